@@ -1,0 +1,87 @@
+// chunkpmr — the header at the start of every chunk, and the reference count rules.
+//
+// Layout: one 64-byte cache line at the chunk base (a 64 KiB-aligned address), the
+// payload right after it. The header is the only per-chunk metadata; it is found from
+// any allocation by masking (see size_classes.hpp).
+//
+// Who touches what:
+//  - refcount: atomic, any thread (see "Reference counting" below).
+//  - next:     link in exactly one cache list at a time: the owner arena's local cache
+//              (owner thread only) or its remote stack (pushed by any thread, drained
+//              by the owner). Atomic because of the remote stack.
+//  - owner, held_prev/held_next, total_bytes, size_class, cookie: written by the owner
+//    arena's thread when the chunk is obtained from upstream and never changed while
+//    the chunk lives, except held_* which only the arena's owning thread touches.
+//    Another thread reads `owner` only after it got a pointer into the chunk through
+//    its own synchronisation with the allocating thread, which orders the read.
+//
+// Reference counting (the surplus scheme):
+//  - While a chunk is an arena's current chunk its count holds kSurplus, set with a
+//    plain store when the chunk is installed. Handouts and frees by the owner are
+//    counted in the arena's non-atomic `unused_credit` (kSurplus minus the owner's net
+//    handouts); frees by other threads decrement `refcount` atomically.
+//  - Live allocations = refcount - unused_credit. Each handout consumes at least one
+//    byte of a chunk of at most 64 KiB, so unused_credit > kSurplus - 65536 > 0 and a
+//    current chunk's count can never reach zero.
+//  - At retire the owner subtracts unused_credit in one fetch_sub, leaving exactly the
+//    live count. Whoever moves the count to zero releases the chunk.
+#pragma once
+
+#include "size_classes.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace chunkpmr::detail {
+
+class ThreadArena;
+
+inline constexpr std::uint32_t kSurplus = std::uint32_t{1} << 30;
+
+// ThreadSanitizer does not model std::atomic_thread_fence; where the code relies on a
+// release decrement followed by an acquire fence, TSan builds use an acq_rel decrement
+// instead so that it sees the same happens-before edge.
+#if defined(__SANITIZE_THREAD__)
+#define CHUNKPMR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHUNKPMR_TSAN 1
+#endif
+#endif
+#ifndef CHUNKPMR_TSAN
+#define CHUNKPMR_TSAN 0
+#endif
+inline constexpr std::memory_order kDecrementOrder =
+    CHUNKPMR_TSAN ? std::memory_order_acq_rel : std::memory_order_release;
+
+struct alignas(64) ChunkHeader {
+  std::atomic<std::uint32_t> refcount;
+  std::uint32_t cookie;  // debug check on free: derived from the header address
+  std::atomic<ChunkHeader*> next;
+  ThreadArena* owner;
+  ChunkHeader* held_prev;
+  ChunkHeader* held_next;
+  std::size_t total_bytes;  // exactly the size asked of upstream, and given back
+  unsigned size_class;      // 0..kLargestClass, or kOversizedClass
+
+  std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
+  std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }
+  std::uintptr_t end() const noexcept { return base() + total_bytes; }
+
+  static std::uint32_t cookie_for(const ChunkHeader* h) noexcept {
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 16) ^ 0x9E3779B9u;
+  }
+  bool cookie_ok() const noexcept { return cookie == cookie_for(this); }
+};
+
+static_assert(sizeof(ChunkHeader) == 64, "the header is one cache line");
+
+inline constexpr std::size_t kHeaderBytes = sizeof(ChunkHeader);
+
+inline ChunkHeader* chunk_of(const void* p) noexcept {
+  return reinterpret_cast<ChunkHeader*>(reinterpret_cast<std::uintptr_t>(p) &
+                                        ~static_cast<std::uintptr_t>(kChunkAlign - 1));
+}
+
+}  // namespace chunkpmr::detail

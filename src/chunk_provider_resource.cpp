@@ -1,0 +1,246 @@
+// chunkpmr — the resource façade: routing of each request, construction, release,
+// trim, stats, and the over-aligned pass-through.
+#include <chunkpmr/chunk_provider_resource.hpp>
+
+#include "check.hpp"
+#include "chunk_source.hpp"
+#include "thread_arena.hpp"
+#include "thread_registry.hpp"
+
+#include <bit>
+#include <new>
+#include <stdexcept>
+
+namespace chunkpmr {
+namespace detail {
+
+// Bookkeeping for an over-aligned block, stored right after the block itself (at the
+// next 16-byte boundary past `bytes`), so deallocate finds it from (p, bytes) alone.
+struct PassThroughBlock {
+  PassThroughBlock* prev;
+  PassThroughBlock* next;
+  void* block;
+  std::size_t total_bytes;
+  std::size_t alignment;
+};
+
+namespace {
+
+constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
+  return (bytes + alignof(PassThroughBlock) - 1) & ~(alignof(PassThroughBlock) - 1);
+}
+
+void* allocate_passthrough(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+  if (bytes > SIZE_MAX - alignment - sizeof(PassThroughBlock)) throw std::bad_alloc();
+  const std::size_t offset = passthrough_record_offset(bytes);
+  const std::size_t total = offset + sizeof(PassThroughBlock);
+  void* block = r.upstream->allocate(total, alignment);
+  auto* record = ::new (static_cast<std::byte*>(block) + offset)
+      PassThroughBlock{nullptr, nullptr, block, total, alignment};
+  std::lock_guard lock(r.passthrough_mutex);
+  record->next = r.passthrough_blocks;
+  if (record->next != nullptr) record->next->prev = record;
+  r.passthrough_blocks = record;
+  r.passthrough_allocations.fetch_add(1, std::memory_order_relaxed);
+  return block;
+}
+
+void deallocate_passthrough(ResourceState& r, void* p, std::size_t bytes,
+                            std::size_t alignment) noexcept {
+  auto* record = reinterpret_cast<PassThroughBlock*>(static_cast<std::byte*>(p) +
+                                                     passthrough_record_offset(bytes));
+  CHUNKPMR_ASSERT(record->block == p && record->alignment == alignment,
+                  "chunkpmr: deallocate of an over-aligned block with a different size or "
+                  "alignment than it was allocated with");
+  {
+    std::lock_guard lock(r.passthrough_mutex);
+    if (record->prev != nullptr) {
+      record->prev->next = record->next;
+    } else {
+      r.passthrough_blocks = record->next;
+    }
+    if (record->next != nullptr) record->next->prev = record->prev;
+  }
+  r.upstream->deallocate(p, record->total_bytes, alignment);
+}
+
+// A thread past its exit hook gets blocks from the resource's fallback arena, one
+// allocation at a time under its mutex. Frees of those blocks take the remote path,
+// since no thread has the fallback arena in its slots.
+void* allocate_from_fallback(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+  std::lock_guard lock(r.fallback_mutex);
+  if (r.fallback_arena == nullptr) r.fallback_arena = ThreadArena::create(r);
+  if (void* p = r.fallback_arena->try_bump(bytes, alignment)) return p;
+  return r.fallback_arena->allocate_slow(bytes, alignment);
+}
+
+void* allocate_slow(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+  ThreadArena* arena = find_or_attach_arena(r);
+  if (arena == nullptr) return allocate_from_fallback(r, bytes, alignment);
+  if (void* p = arena->try_bump(bytes, alignment)) return p;
+  return arena->allocate_slow(bytes, alignment);
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::ResourceState;
+using detail::ThreadArena;
+
+namespace {
+
+std::size_t checked_max_normal_alloc(std::size_t value) {
+  if (value > detail::kChunkAlign - detail::kHeaderBytes) {
+    throw std::invalid_argument("chunkpmr: max_normal_alloc must be at most 65472");
+  }
+  return value;
+}
+
+}  // namespace
+
+ChunkProviderResource::ChunkProviderResource(const ResourceOptions& options) {
+  if (options.upstream == nullptr) {
+    throw std::invalid_argument("chunkpmr: upstream resource must not be null");
+  }
+  state_.upstream = options.upstream;
+  state_.byte_budget = options.byte_budget;
+  state_.max_normal_alloc = checked_max_normal_alloc(options.max_normal_alloc);
+  state_.max_cached_bytes_per_thread = options.max_cached_bytes_per_thread;
+  state_.initial_class = detail::class_for_bytes(
+      std::min(options.initial_chunk_bytes, detail::kChunkAlign));
+  state_.id = detail::new_resource_id();
+}
+
+ChunkProviderResource::ChunkProviderResource() : ChunkProviderResource(ResourceOptions{}) {}
+
+ChunkProviderResource::ChunkProviderResource(std::pmr::memory_resource* upstream)
+    : ChunkProviderResource(ResourceOptions{.upstream = upstream}) {}
+
+ChunkProviderResource::ChunkProviderResource(std::size_t initial_size)
+    : ChunkProviderResource(initial_size, std::pmr::get_default_resource()) {}
+
+ChunkProviderResource::ChunkProviderResource(std::size_t initial_size,
+                                             std::pmr::memory_resource* upstream)
+    : ChunkProviderResource(
+          ResourceOptions{.upstream = upstream, .initial_chunk_bytes = initial_size}) {}
+
+ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_size)
+    : ChunkProviderResource(buffer, buffer_size, std::pmr::get_default_resource()) {}
+
+ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_size,
+                                             std::pmr::memory_resource* upstream)
+    : ChunkProviderResource(ResourceOptions{.upstream = upstream}) {
+  if (buffer != nullptr) {
+    state_.initial_buffer = static_cast<std::byte*>(buffer);
+    state_.initial_buffer_size = buffer_size;
+  }
+}
+
+ChunkProviderResource::~ChunkProviderResource() { free_everything(); }
+
+void ChunkProviderResource::release() {
+  free_everything();
+  state_.id = detail::new_resource_id();  // every thread's old slot for us is now stale
+}
+
+void ChunkProviderResource::free_everything() noexcept {
+  std::lock_guard lock(detail::g_lifetime_mutex);
+  detail::unregister_resource_locked(state_);
+  auto free_arena = [](ThreadArena* arena) {
+    arena->return_every_chunk();
+    ThreadArena::destroy(arena);
+  };
+  for (ThreadArena* arena = state_.arenas; arena != nullptr;) {
+    ThreadArena* next = arena->next_in_resource;
+    free_arena(arena);
+    arena = next;
+  }
+  if (state_.fallback_arena != nullptr) free_arena(state_.fallback_arena);
+  state_.arenas = nullptr;
+  state_.detached_arenas = nullptr;
+  state_.fallback_arena = nullptr;
+  while (detail::PassThroughBlock* record = state_.passthrough_blocks) {
+    state_.passthrough_blocks = record->next;
+    state_.upstream->deallocate(record->block, record->total_bytes, record->alignment);
+  }
+  state_.initial_buffer_claimed.store(false, std::memory_order_relaxed);
+}
+
+void ChunkProviderResource::trim() {
+  ThreadArena* mine = detail::find_arena(state_);
+  if (mine != nullptr) mine->trim_caches();
+  {
+    std::lock_guard lock(detail::g_lifetime_mutex);
+    for (ThreadArena* arena = state_.arenas; arena != nullptr; arena = arena->next_in_resource) {
+      if (!arena->attached) {
+        arena->trim_caches();  // detached: the lifetime mutex gives us exclusive use
+      } else if (arena != mine) {
+        arena->request_trim();
+      }
+    }
+  }
+  std::lock_guard lock(state_.fallback_mutex);
+  if (state_.fallback_arena != nullptr) state_.fallback_arena->trim_caches();
+}
+
+ResourceStats ChunkProviderResource::stats() const noexcept {
+  ResourceStats s;
+  s.bytes_held = state_.bytes_held.load(std::memory_order_relaxed);
+  s.peak_bytes_held = state_.peak_bytes_held.load(std::memory_order_relaxed);
+  s.passthrough_allocations = state_.passthrough_allocations.load(std::memory_order_relaxed);
+  std::lock_guard lock(detail::g_lifetime_mutex);
+  for (ThreadArena* arena = state_.arenas; arena != nullptr; arena = arena->next_in_resource) {
+    arena->add_stats(s);
+    if (arena->attached) ++s.live_thread_arenas;
+  }
+  if (state_.fallback_arena != nullptr) state_.fallback_arena->add_stats(s);
+  return s;
+}
+
+void* ChunkProviderResource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  CHUNKPMR_ASSERT(std::has_single_bit(alignment), "chunkpmr: alignment must be a power of two");
+  if (alignment > detail::kMaxChunkAlignment) [[unlikely]] {
+    return detail::allocate_passthrough(state_, bytes, alignment);
+  }
+  bytes += (bytes == 0);  // zero-byte requests get a distinct one-byte block
+  const detail::ThreadSlots& ts = detail::t_slots;
+  if (ts.mru_id == state_.id) [[likely]] {
+    if (void* p = ts.mru_arena->try_bump(bytes, alignment)) [[likely]] return p;
+  }
+  return detail::allocate_slow(state_, bytes, alignment);
+}
+
+void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  CHUNKPMR_ASSERT(std::has_single_bit(alignment), "chunkpmr: alignment must be a power of two");
+  if (alignment > detail::kMaxChunkAlignment) [[unlikely]] {
+    detail::deallocate_passthrough(state_, p, bytes, alignment);
+    return;
+  }
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  // Blocks from the initial buffer are never reclaimed one by one (as in monotonic).
+  if (address - reinterpret_cast<std::uintptr_t>(state_.initial_buffer) <
+      state_.initial_buffer_size) [[unlikely]] {
+    return;
+  }
+  bytes += (bytes == 0);
+  detail::ChunkHeader* chunk = detail::chunk_of(p);
+  CHUNKPMR_ASSERT(chunk->cookie_ok() && chunk->owner != nullptr &&
+                      &chunk->owner->resource() == &state_,
+                  "chunkpmr: deallocate of a pointer this resource did not hand out "
+                  "(or of a block whose chunk was already returned)");
+  CHUNKPMR_ASSERT(address + bytes <= chunk->end(),
+                  "chunkpmr: deallocate with a size larger than the block");
+  const detail::ThreadSlots& ts = detail::t_slots;
+  ThreadArena* mine = ts.mru_id == state_.id ? ts.mru_arena : detail::find_arena(state_);
+  if (mine != nullptr && mine->is_current(chunk)) {
+    mine->free_in_current(address, bytes);
+    return;
+  }
+  ThreadArena::release_reference(chunk, mine);
+}
+
+bool ChunkProviderResource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  return this == &other;
+}
+
+}  // namespace chunkpmr

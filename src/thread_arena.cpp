@@ -1,0 +1,258 @@
+#include "thread_arena.hpp"
+
+#include "check.hpp"
+#include "chunk_source.hpp"
+
+#include <algorithm>
+#include <new>
+
+namespace chunkpmr::detail {
+namespace {
+
+// Owner-written counter: a relaxed load and store, never a read-modify-write, because
+// only one thread writes it and stats() only needs an eventually current value.
+void count(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// Where the single block of a one-shot chunk, or the first block of a fresh class
+// chunk, starts: the first `alignment`-aligned offset past the header. Chunk bases
+// are 64 KiB-aligned, so offset alignment equals address alignment.
+constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
+  return std::max(kHeaderBytes, alignment);
+}
+
+}  // namespace
+
+ThreadArena::ThreadArena(ResourceState& resource) noexcept
+    : ratchet_(resource.initial_class), resource_(&resource) {}
+
+ThreadArena* ThreadArena::create(ResourceState& resource) {
+  void* memory = resource.upstream->allocate(sizeof(ThreadArena), alignof(ThreadArena));
+  return ::new (memory) ThreadArena(resource);
+}
+
+void ThreadArena::destroy(ThreadArena* arena) noexcept {
+  CHUNKPMR_ASSERT(arena->held_ == nullptr, "chunkpmr: arena destroyed while holding chunks");
+  std::pmr::memory_resource* upstream = arena->resource_->upstream;
+  arena->~ThreadArena();
+  upstream->deallocate(arena, sizeof(ThreadArena), alignof(ThreadArena));
+}
+
+void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  honour_trim_request();
+  const std::size_t max_normal = resource_->max_normal_alloc;
+  if (bytes > max_normal || alignment > max_normal - bytes) {
+    return allocate_oversized(bytes, alignment);
+  }
+  // The first refill may install the initial buffer, which need not fit the request;
+  // the second then installs a chunk sized for it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    refill(bytes, alignment);
+    if (void* p = try_bump(bytes, alignment)) return p;
+  }
+  CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
+}
+
+void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) {
+  const std::size_t offset = first_block_offset(alignment);
+  if (bytes > SIZE_MAX - offset - kChunkAlign) throw std::bad_alloc();  // not representable
+  ChunkHeader* chunk = obtain_fresh(offset + bytes, kOversizedClass);
+  // One reference, held by the single block; never installed as current.
+  chunk->refcount.store(1, std::memory_order_relaxed);
+  count(oversized_allocated_);
+  return reinterpret_cast<void*>(chunk->base() + offset);
+}
+
+void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
+  take_remote_chunks();
+  retire_current();
+  if (try_claim_initial_buffer()) return;
+  const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
+  const unsigned size_class = std::max(needed, ratchet_);
+  ratchet_ = std::min(ratchet_ + 1, kLargestClass);
+  ChunkHeader* chunk = take_cached(size_class);
+  if (chunk == nullptr) {
+    chunk = obtain_fresh(class_bytes(size_class), size_class);
+    count(normal_allocated_);
+  }
+  install(chunk);
+}
+
+bool ThreadArena::try_claim_initial_buffer() noexcept {
+  ResourceState& r = *resource_;
+  if (r.initial_buffer == nullptr || r.initial_buffer_claimed.load(std::memory_order_relaxed) ||
+      r.initial_buffer_claimed.exchange(true, std::memory_order_relaxed)) {
+    return false;
+  }
+  // The buffer is bumped like a chunk but has no header: current_ stays null, so no
+  // free is ever matched against it (frees inside it are dropped by address range).
+  cursor_ = reinterpret_cast<std::uintptr_t>(r.initial_buffer);
+  limit_ = cursor_ + r.initial_buffer_size;
+  return true;
+}
+
+void ThreadArena::install(ChunkHeader* chunk) noexcept {
+  // The chunk is private to this thread here (fresh, or taken from a cache with a zero
+  // count), so a plain store sets the surplus; blocks handed out later reach other
+  // threads only through their own synchronisation, after this store.
+  chunk->refcount.store(kSurplus, std::memory_order_relaxed);
+  unused_credit_ = kSurplus;
+  current_ = chunk;
+  cursor_ = chunk->payload();
+  limit_ = chunk->end();
+}
+
+void ThreadArena::rewind_current() noexcept {
+  // No live block is left in current_, so no other thread can touch its count: reset
+  // it, so that remote frees never accumulate against the surplus while the chunk
+  // keeps being reused in place.
+  cursor_ = current_->payload();
+  current_->refcount.store(kSurplus, std::memory_order_relaxed);
+  unused_credit_ = kSurplus;
+}
+
+void ThreadArena::retire_current() noexcept {
+  ChunkHeader* chunk = current_;
+  current_ = nullptr;
+  cursor_ = 0;
+  limit_ = 0;
+  if (chunk == nullptr) return;
+  // Hand back the unused surplus in one step; the count becomes the number of live
+  // blocks. Release publishes this thread's use of the chunk to whichever thread frees
+  // the last block; acquire (when this reaches zero) sees every remote free.
+  const std::uint32_t credit = unused_credit_;
+  const std::uint32_t before = chunk->refcount.fetch_sub(credit, std::memory_order_acq_rel);
+  if (before < credit) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
+  if (before == credit) {
+    count(released_by_owner_);
+    release_owned(chunk);
+  }
+}
+
+void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noexcept {
+  const std::uint32_t before = chunk->refcount.fetch_sub(1, kDecrementOrder);
+  if (before > 1) return;
+  if (before == 0) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
+  // Last block: every other thread's accesses to the chunk happen before what follows.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  ThreadArena* owner = chunk->owner;
+  if (owner == caller) {
+    count(owner->released_by_owner_);
+    owner->release_owned(chunk);
+  } else {
+    owner->released_by_other_threads_.fetch_add(1, std::memory_order_relaxed);
+    owner->remote_.push(chunk);  // the chunk is not touched by this thread afterwards
+  }
+}
+
+void ThreadArena::release_owned(ChunkHeader* chunk) noexcept {
+  const bool cacheable = chunk->size_class != kOversizedClass &&
+                         chunk->size_class >= cache_.floor() &&
+                         cache_.bytes() + chunk->total_bytes <= resource_->max_cached_bytes_per_thread;
+  if (cacheable) {
+    cache_.push(chunk);
+    publish_cache_stats();
+  } else {
+    give_back(chunk);
+  }
+}
+
+ChunkHeader* ThreadArena::take_cached(unsigned size_class) noexcept {
+  cache_.raise_floor(size_class, [this](ChunkHeader* c) { give_back(c); });
+  ChunkHeader* chunk = cache_.pop();
+  if (chunk != nullptr) count(reuses_);
+  publish_cache_stats();
+  return chunk;
+}
+
+void ThreadArena::take_remote_chunks() noexcept {
+  ChunkHeader* chunk = remote_.take_all();
+  while (chunk != nullptr) {
+    ChunkHeader* next = chunk->next.load(std::memory_order_relaxed);
+    release_owned(chunk);  // below-floor stragglers and one-shot chunks go upstream here
+    chunk = next;
+  }
+}
+
+ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
+  if (!reserve_budget(*resource_, total_bytes)) {
+    trim_caches();  // this thread's free chunks may be what holds the budget
+    if (!reserve_budget(*resource_, total_bytes)) throw std::bad_alloc();
+  }
+  ChunkHeader* chunk;
+  try {
+    chunk = obtain_chunk(*resource_, total_bytes, size_class, this);
+  } catch (...) {
+    release_budget(*resource_, total_bytes);
+    throw;
+  }
+  chunk->held_next = held_;
+  if (held_ != nullptr) held_->held_prev = chunk;
+  held_ = chunk;
+  return chunk;
+}
+
+void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
+  if (chunk->held_prev != nullptr) {
+    chunk->held_prev->held_next = chunk->held_next;
+  } else {
+    held_ = chunk->held_next;
+  }
+  if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk->held_prev;
+  return_chunk(*resource_, chunk);
+}
+
+void ThreadArena::trim_caches() noexcept {
+  take_remote_chunks();
+  cache_.clear([this](ChunkHeader* c) { give_back(c); });
+  publish_cache_stats();
+}
+
+void ThreadArena::honour_trim_request() noexcept {
+  if (trim_requested_.load(std::memory_order_relaxed) &&
+      trim_requested_.exchange(false, std::memory_order_relaxed)) {
+    trim_caches();
+  }
+}
+
+void ThreadArena::publish_cache_stats() noexcept {
+  cached_chunks_.store(cache_.count(), std::memory_order_relaxed);
+  cached_bytes_.store(cache_.bytes(), std::memory_order_relaxed);
+}
+
+void ThreadArena::detach_from_thread() noexcept {
+  retire_current();
+  trim_caches();
+  trim_requested_.store(false, std::memory_order_relaxed);
+}
+
+void ThreadArena::return_every_chunk() noexcept {
+  // Every chunk (current, retired with live blocks, cached locally or on the remote
+  // stack) is on the held list; the lists that link some of them are simply dropped.
+  (void)remote_.take_all();
+  cache_.reset();
+  current_ = nullptr;
+  cursor_ = 0;
+  limit_ = 0;
+  while (held_ != nullptr) {
+    ChunkHeader* next = held_->held_next;
+    return_chunk(*resource_, held_);
+    held_ = next;
+  }
+  ratchet_ = resource_->initial_class;
+  publish_cache_stats();
+}
+
+void ThreadArena::add_stats(ResourceStats& out) const noexcept {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  out.normal_chunks_allocated += normal_allocated_.load(relaxed);
+  out.oversized_chunks_allocated += oversized_allocated_.load(relaxed);
+  out.chunk_reuses += reuses_.load(relaxed);
+  out.chunks_released_by_owner += released_by_owner_.load(relaxed);
+  out.chunks_released_by_other_threads += released_by_other_threads_.load(relaxed);
+  out.cached_chunks += cached_chunks_.load(relaxed);
+  out.cached_bytes += cached_bytes_.load(relaxed);
+}
+
+}  // namespace chunkpmr::detail

@@ -1,0 +1,144 @@
+// chunkpmr — one thread's arena for one resource.
+//
+// An arena holds a current chunk and bumps a cursor through it; it owns every chunk
+// it obtained from upstream (the "held" list) until that chunk goes back upstream.
+// The arena object itself lives as long as its resource (or until release()): when
+// its thread exits it is detached and later adopted by another thread, so a chunk's
+// `owner` pointer stays valid for as long as the chunk can be freed.
+//
+// Threading contract:
+//  - At most one thread uses an arena's non-atomic state at a time: the thread it is
+//    attached to, or, while it is detached, whoever holds the lifetime mutex
+//    (thread_registry.hpp). The fallback arena is used under its own mutex instead.
+//    Attach and detach happen under the lifetime mutex, which orders one user's
+//    writes before the next user's reads.
+//  - Any thread may push onto `remote_`, bump `released_by_other_threads_`, set
+//    `trim_requested_` and read the stats atomics.
+#pragma once
+
+#include "chunk_cache.hpp"
+#include "chunk_header.hpp"
+
+#include <chunkpmr/chunk_provider_resource.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace chunkpmr::detail {
+
+class alignas(64) ThreadArena {
+ public:
+  // Obtains the arena's own memory from the resource's upstream (throws what it throws).
+  static ThreadArena* create(ResourceState& resource);
+  // Gives the arena's own memory back; the arena must hold no chunk any more.
+  static void destroy(ThreadArena* arena) noexcept;
+
+  ResourceState& resource() const noexcept { return *resource_; }
+
+  // ---- Fast paths: the owning thread only ----
+
+  // Bumps the cursor; nullptr when the current chunk (or initial buffer) is too small.
+  // `bytes` >= 1. No atomic, no lock: the handout is counted in unused_credit_.
+  void* try_bump(std::size_t bytes, std::size_t alignment) noexcept {
+    const std::uintptr_t cursor = cursor_;
+    const std::size_t pad = (std::uintptr_t{0} - cursor) & (alignment - 1);
+    std::size_t need;
+    if (__builtin_add_overflow(pad, bytes, &need) || need > limit_ - cursor) return nullptr;
+    cursor_ = cursor + need;
+    --unused_credit_;
+    return reinterpret_cast<void*>(cursor + pad);
+  }
+
+  bool is_current(const ChunkHeader* chunk) const noexcept { return chunk == current_; }
+
+  // Free of a block in the current chunk by the owner: non-atomic bookkeeping, the
+  // cursor rolls back over the most recent allocation (LIFO), and an emptied chunk is
+  // rewound in place.
+  void free_in_current(std::uintptr_t address, std::size_t bytes) noexcept {
+    ++unused_credit_;
+    if (address + bytes == cursor_) cursor_ = address;
+    // live = refcount - unused_credit. Acquire pairs with other threads' release
+    // decrements, so their last accesses to their blocks happen before the reuse.
+    if (current_->refcount.load(std::memory_order_acquire) == unused_credit_) rewind_current();
+  }
+
+  // ---- Slow paths: the owning thread only ----
+
+  // Called after try_bump missed: refill, or a one-shot chunk for a large request.
+  // Throws std::bad_alloc (budget, upstream failure, size overflow); the arena stays
+  // consistent.
+  void* allocate_slow(std::size_t bytes, std::size_t alignment);
+
+  // Returns every free chunk this arena caches (local and remote) to upstream.
+  void trim_caches() noexcept;
+
+  // ---- Any thread ----
+
+  // Drops one reference to `chunk` (a block in it was freed). `caller` is the calling
+  // thread's arena for the same resource, or nullptr. Never throws.
+  static void release_reference(ChunkHeader* chunk, ThreadArena* caller) noexcept;
+
+  // Asks the owning thread to trim at its next slow path.
+  void request_trim() noexcept { trim_requested_.store(true, std::memory_order_relaxed); }
+
+  void add_stats(ResourceStats& out) const noexcept;
+
+  // ---- Lifecycle: lifetime mutex held ----
+
+  // The thread is leaving: retire the current chunk and return cached chunks. Chunks
+  // still referenced stay on the held list and come home through remote_.
+  void detach_from_thread() noexcept;
+  // Resource teardown: every held chunk goes back upstream, whatever its count.
+  void return_every_chunk() noexcept;
+
+  // Links owned by the registry (lifetime mutex).
+  ThreadArena* next_in_resource = nullptr;
+  ThreadArena* next_detached = nullptr;
+  bool attached = false;
+
+ private:
+  explicit ThreadArena(ResourceState& resource) noexcept;
+
+  void refill(std::size_t bytes, std::size_t alignment);
+  void* allocate_oversized(std::size_t bytes, std::size_t alignment);
+  bool try_claim_initial_buffer() noexcept;
+  void install(ChunkHeader* chunk) noexcept;
+  void retire_current() noexcept;
+  void rewind_current() noexcept;
+  ChunkHeader* take_cached(unsigned size_class) noexcept;
+  void take_remote_chunks() noexcept;
+  void release_owned(ChunkHeader* chunk) noexcept;
+  ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
+  void give_back(ChunkHeader* chunk) noexcept;
+  void publish_cache_stats() noexcept;
+  void honour_trim_request() noexcept;
+
+  // Hot state, first cache line: owner thread only.
+  std::uintptr_t cursor_ = 0;  // next free byte of the current region
+  std::uintptr_t limit_ = 0;   // end of the current region (cursor_ <= limit_)
+  ChunkHeader* current_ = nullptr;  // null while bumping the initial buffer, or before the first refill
+  std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
+  unsigned ratchet_ = 0;  // smallest class of the next refill
+  ResourceState* resource_;
+
+  // Owner thread only.
+  LocalChunkCache cache_;
+  ChunkHeader* held_ = nullptr;  // every chunk obtained from upstream and not yet returned
+
+  // Shared with other threads, on their own cache lines.
+  alignas(64) RemoteChunkStack remote_;
+  std::atomic<bool> trim_requested_{false};
+  alignas(64) std::atomic<std::uint64_t> released_by_other_threads_{0};
+
+  // Stats: written by the owner with relaxed load+store (no read-modify-write), read
+  // by stats() on any thread.
+  alignas(64) std::atomic<std::uint64_t> normal_allocated_{0};
+  std::atomic<std::uint64_t> oversized_allocated_{0};
+  std::atomic<std::uint64_t> reuses_{0};
+  std::atomic<std::uint64_t> released_by_owner_{0};
+  std::atomic<std::size_t> cached_chunks_{0};
+  std::atomic<std::size_t> cached_bytes_{0};
+};
+
+}  // namespace chunkpmr::detail
