@@ -27,16 +27,27 @@ constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
 ThreadArena::ThreadArena(ResourceState& resource) noexcept
     : ratchet_(resource.initial_class), resource_(&resource) {}
 
+static_assert(sizeof(ThreadArena) <= ResourceState::kInlineArenaBytes &&
+                  alignof(ThreadArena) <= 64,
+              "ResourceState::inline_arena must be able to hold a ThreadArena");
+
 ThreadArena* ThreadArena::create(ResourceState& resource) {
+  if (!resource.inline_arena_in_use.exchange(true, std::memory_order_relaxed)) {
+    return ::new (resource.inline_arena) ThreadArena(resource);
+  }
   void* memory = resource.upstream->allocate(sizeof(ThreadArena), alignof(ThreadArena));
   return ::new (memory) ThreadArena(resource);
 }
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
   CHUNKPMR_ASSERT(arena->held_ == nullptr, "chunkpmr: arena destroyed while holding chunks");
-  std::pmr::memory_resource* upstream = arena->resource_->upstream;
+  ResourceState& resource = *arena->resource_;
   arena->~ThreadArena();
-  upstream->deallocate(arena, sizeof(ThreadArena), alignof(ThreadArena));
+  if (reinterpret_cast<std::byte*>(arena) == resource.inline_arena) {
+    resource.inline_arena_in_use.store(false, std::memory_order_relaxed);
+  } else {
+    resource.upstream->deallocate(arena, sizeof(ThreadArena), alignof(ThreadArena));
+  }
 }
 
 void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {

@@ -51,6 +51,13 @@ struct ResourceState {
   std::mutex fallback_mutex;
   ThreadArena* fallback_arena = nullptr;
 
+  // Room for the first arena, so that a resource used by one thread asks upstream for
+  // chunks only (and serves an initial buffer over null_memory_resource()). The size is
+  // checked against the real type in src/thread_arena.cpp.
+  static constexpr std::size_t kInlineArenaBytes = 448;
+  alignas(64) std::byte inline_arena[kInlineArenaBytes];
+  std::atomic<bool> inline_arena_in_use{false};
+
   // Over-aligned (> 16 KiB) allocations forwarded to upstream, tracked so that
   // release() and the destructor give them back too.
   std::mutex passthrough_mutex;

@@ -1,0 +1,291 @@
+// Chunk rules on one thread: sizes, masking alignment, routing boundaries, the class
+// ratchet, the cache floor and cap, LIFO reuse and steady-state reuse.
+#define BOOST_TEST_MODULE chunks
+#include <boost/test/unit_test.hpp>
+
+#include <chunkpmr/chunk_provider_resource.hpp>
+
+#include "test_support.hpp"
+
+#include <cstdint>
+#include <memory_resource>
+#include <string>
+#include <thread>
+#include <vector>
+
+using chunkpmr::ChunkProviderResource;
+using chunkpmr::ResourceOptions;
+using chunkpmr::test::CountingResource;
+using chunkpmr::test::kChunk64K;
+
+namespace {
+
+constexpr std::size_t kHeader = 64;  // documented chunk header size
+
+std::uintptr_t chunk_base(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kChunk64K - 1};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    for (int i = 0; i < 20000; ++i) chunkpmr::test::allocate_and_keep(r, static_cast<std::size_t>(i % 200) + 1, 8);
+  }
+  auto history = counting.chunk_history();
+  BOOST_REQUIRE(!history.empty());
+  for (auto& block : history) {
+    BOOST_TEST(block.alignment == kChunk64K);
+    BOOST_TEST((block.bytes >= 512u && block.bytes <= kChunk64K &&
+                (block.bytes & (block.bytes - 1)) == 0u));
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(exact_fit_uses_the_whole_payload) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);  // first chunk 512 bytes: 448 of payload
+  auto* first = static_cast<std::byte*>(r.allocate(512 - kHeader, 64));
+  BOOST_TEST(counting.chunk_history().size() == 1u);
+  BOOST_TEST(counting.chunk_history()[0].bytes == 512u);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(first) == chunk_base(first) + kHeader);
+  chunkpmr::test::allocate_and_keep(r, 1, 1);  // the chunk is full: a new one
+  BOOST_TEST(counting.chunk_history().size() == 2u);
+
+  ChunkProviderResource r2(&counting);
+  chunkpmr::test::allocate_and_keep(r2, 512 - kHeader + 1, 8);  // one byte too many for a 512-byte chunk
+  BOOST_TEST(counting.chunk_history().back().bytes == 1024u);
+}
+
+BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
+  CountingResource counting;
+  const ResourceOptions options{.upstream = &counting, .max_normal_alloc = 4096};
+  {
+    ChunkProviderResource r(options);
+    chunkpmr::test::allocate_and_keep(r, 4096 - 8, 8);  // bytes + alignment == max_normal_alloc: a class chunk
+    auto s = r.stats();
+    BOOST_TEST(s.normal_chunks_allocated == 1u);
+    BOOST_TEST(s.oversized_chunks_allocated == 0u);
+    BOOST_TEST(counting.chunk_history().back().bytes == 8192u);
+  }
+  {
+    ChunkProviderResource r(options);
+    void* p = r.allocate(4096 - 7, 8);  // one more: a one-shot chunk sized to fit
+    auto s = r.stats();
+    BOOST_TEST(s.normal_chunks_allocated == 0u);
+    BOOST_TEST(s.oversized_chunks_allocated == 1u);
+    BOOST_TEST(counting.chunk_history().back().bytes == kHeader + 4096 - 7);
+    BOOST_TEST(counting.chunk_history().back().alignment == kChunk64K);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) == chunk_base(p) + kHeader);
+    const std::size_t before = counting.outstanding_chunks();
+    r.deallocate(p, 4096 - 7, 8);  // returned upstream at once, never cached
+    BOOST_TEST(counting.outstanding_chunks() == before - 1);
+    BOOST_TEST(r.stats().cached_chunks == 0u);
+  }
+  {
+    ChunkProviderResource r(options);
+    void* small = r.allocate(8, 8);  // a large request that fits the current chunk is
+    chunkpmr::test::allocate_and_keep(r, 200, 8);              // served from it, not from a one-shot chunk
+    BOOST_TEST(r.stats().oversized_chunks_allocated == 0u);
+    r.deallocate(small, 8, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(alignment_16k_from_chunks_32k_passes_through) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_normal_alloc = 65472});
+    void* p16 = r.allocate(100, 16384);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) % 16384 == 0u);
+    BOOST_TEST(counting.chunk_history().back().alignment == kChunk64K);  // from a chunk
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) - chunk_base(p16) == 16384u);
+    BOOST_TEST(r.stats().passthrough_allocations == 0u);
+
+    void* p32 = r.allocate(100, 32768);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p32) % 32768 == 0u);
+    BOOST_TEST(counting.history().back().alignment == 32768u);  // straight to upstream
+    BOOST_TEST(r.stats().passthrough_allocations == 1u);
+    BOOST_TEST(counting.outstanding_with_alignment(32768) == 1u);
+    r.deallocate(p32, 100, 32768);
+    BOOST_TEST(counting.outstanding_with_alignment(32768) == 0u);
+    r.deallocate(p16, 100, 16384);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(default_16k_alignment_takes_a_one_shot_chunk) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);  // max_normal_alloc 16 KiB: 1 + 16384 exceeds it
+    void* p = r.allocate(1, 16384);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % 16384 == 0u);
+    BOOST_TEST(r.stats().oversized_chunks_allocated == 1u);
+    BOOST_TEST(counting.chunk_history().back().bytes == 16384u + 1u);
+    r.deallocate(p, 1, 16384);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(class_ratchet_grows_one_class_per_refill_up_to_64k) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  for (int i = 0; i < 1000; ++i) chunkpmr::test::allocate_and_keep(r, 400, 8);
+  auto history = counting.chunk_history();
+  BOOST_REQUIRE(history.size() >= 10u);
+  for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(history[i].bytes == (std::size_t{512} << i));
+  for (std::size_t i = 8; i < history.size(); ++i) BOOST_TEST(history[i].bytes == kChunk64K);
+}
+
+BOOST_AUTO_TEST_CASE(initial_chunk_bytes_sets_the_first_class) {
+  CountingResource counting;
+  ChunkProviderResource a(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 3000});
+  chunkpmr::test::allocate_and_keep(a, 1, 1);
+  BOOST_TEST(counting.chunk_history().back().bytes == 4096u);
+  ChunkProviderResource b(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 1 << 30});
+  chunkpmr::test::allocate_and_keep(b, 1, 1);
+  BOOST_TEST(counting.chunk_history().back().bytes == kChunk64K);
+}
+
+BOOST_AUTO_TEST_CASE(lifo_free_rolls_the_cursor_back) {
+  ChunkProviderResource r;
+  void* keep = r.allocate(24, 8);
+  void* a = r.allocate(40, 8);
+  r.deallocate(a, 40, 8);
+  void* b = r.allocate(40, 8);
+  BOOST_TEST(a == b);
+  void* c = r.allocate(16, 8);
+  r.deallocate(b, 40, 8);  // not the most recent: no rollback
+  void* d = r.allocate(8, 8);
+  BOOST_TEST(d == static_cast<std::byte*>(c) + 16);
+  r.deallocate(c, 16, 8);
+  r.deallocate(d, 8, 8);
+  r.deallocate(keep, 24, 8);
+}
+
+BOOST_AUTO_TEST_CASE(emptied_current_chunk_is_rewound_in_place) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 100; ++i) blocks.push_back(r.allocate(64, 8));
+  // Free in FIFO order: no LIFO rollback helps, but the last free empties the chunk.
+  for (void* p : blocks) r.deallocate(p, 64, 8);
+  BOOST_TEST(r.allocate(64, 8) == blocks.front());
+  BOOST_TEST(counting.chunk_history().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(remote_frees_of_the_current_chunk_do_not_exhaust_the_surplus) {
+  // A current chunk repeatedly emptied by another thread keeps being reused in place;
+  // its count is reset on each rewind, so millions of remote frees never reach zero.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  void* anchor = r.allocate(8, 8);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 500; ++i) blocks.push_back(r.allocate(8, 8));
+    std::thread([&] {
+      for (void* p : blocks) r.deallocate(p, 8, 8);
+    }).join();
+  }
+  r.deallocate(anchor, 8, 8);
+  BOOST_TEST(r.allocate(8, 8) != nullptr);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(steady_state_churn_makes_no_upstream_calls) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  std::size_t after_warmup = 0;
+  for (int round = 0; round < 300; ++round) {
+    {
+      std::pmr::vector<std::pmr::string> strings(&r);
+      for (int i = 0; i < 500; ++i)
+        strings.emplace_back(std::string(static_cast<std::size_t>(20 + i % 40), 'a' + static_cast<char>(i % 26)));
+      std::pmr::vector<int> numbers(&r);
+      for (int i = 0; i < 3000; ++i) numbers.push_back(i);
+    }
+    if (round == 20) after_warmup = counting.allocations();
+  }
+  BOOST_TEST(counting.allocations() == after_warmup);
+  BOOST_TEST(r.stats().chunk_reuses > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(below_floor_chunks_go_back_upstream) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  void* in_first = r.allocate(400, 8);  // class 0 chunk (512 bytes)
+  chunkpmr::test::allocate_and_keep(r, 400, 8);                   // refill: class 1 becomes current, floor 1
+  BOOST_TEST(counting.outstanding_chunks() == 2u);
+  r.deallocate(in_first, 400, 8);  // the 512-byte chunk is empty and below the floor
+  BOOST_TEST(counting.outstanding_chunks() == 1u);
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(raising_the_floor_evicts_smaller_cached_chunks) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  // Fill the 512-byte chunk, have another thread free its block: at the next refill it
+  // retires empty and is cached (class 0 >= floor 0) ...
+  void* p = r.allocate(400, 8);
+  std::thread([&] { r.deallocate(p, 400, 8); }).join();
+  // ... and the same refill asks for class 1, raising the floor and evicting it.
+  chunkpmr::test::allocate_and_keep(r, 400, 8);
+  BOOST_TEST(counting.outstanding_chunks() == 1u);
+  BOOST_TEST(counting.chunk_history().back().bytes == 1024u);
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting,
+                                          .initial_chunk_bytes = kChunk64K,
+                                          .max_cached_bytes_per_thread = kChunk64K});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));  // ~10 chunks
+  const std::size_t chunks = counting.outstanding_chunks();
+  BOOST_REQUIRE(chunks >= 10u);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  // The current chunk stays (rewound); one emptied chunk fits the cap; the rest left.
+  BOOST_TEST(r.stats().cached_chunks == 1u);
+  BOOST_TEST(r.stats().cached_bytes == kChunk64K);
+  BOOST_TEST(counting.outstanding_chunks() == 2u);
+  r.trim();
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+  BOOST_TEST(counting.outstanding_chunks() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(cached_chunks_are_reused_before_upstream) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  const std::size_t allocations = counting.allocations();
+  blocks.clear();
+  for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));
+  BOOST_TEST(counting.allocations() == allocations);
+  BOOST_TEST(r.stats().chunk_reuses >= 8u);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+}
+
+BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 200; ++i) blocks.push_back(r.allocate(1000, 8));
+  auto s = r.stats();
+  BOOST_TEST(s.bytes_held == 4 * kChunk64K);
+  BOOST_TEST(s.peak_bytes_held == 4 * kChunk64K);
+  BOOST_TEST(s.live_thread_arenas == 1u);
+  BOOST_TEST(s.normal_chunks_allocated == 4u);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  r.trim();
+  s = r.stats();
+  BOOST_TEST(s.bytes_held == kChunk64K);  // the current chunk
+  BOOST_TEST(s.peak_bytes_held == 4 * kChunk64K);
+  BOOST_TEST(s.chunks_released_by_owner == 3u);
+}
