@@ -77,16 +77,17 @@ void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) 
 
 void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
   take_remote_chunks();
-  retire_current();
   if (try_claim_initial_buffer()) return;
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
   const unsigned size_class = std::max(needed, ratchet_);
-  ratchet_ = std::min(ratchet_ + 1, kLargestClass);
   ChunkHeader* chunk = take_cached(size_class);
   if (chunk == nullptr) {
+    // If this throws, the current chunk is still installed and still serves requests.
     chunk = obtain_fresh(class_bytes(size_class), size_class);
     count(normal_allocated_);
   }
+  ratchet_ = std::min(size_class + 1, kLargestClass);
+  retire_current();
   install(chunk);
 }
 
@@ -98,6 +99,7 @@ bool ThreadArena::try_claim_initial_buffer() noexcept {
   }
   // The buffer is bumped like a chunk but has no header: current_ stays null, so no
   // free is ever matched against it (frees inside it are dropped by address range).
+  retire_current();
   cursor_ = reinterpret_cast<std::uintptr_t>(r.initial_buffer);
   limit_ = cursor_ + r.initial_buffer_size;
   return true;

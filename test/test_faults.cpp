@@ -1,0 +1,168 @@
+// Upstream failures at every point of a workload, and the byte budget at its edges:
+// each failure is std::bad_alloc, the resource stays usable, nothing leaks.
+#define BOOST_TEST_MODULE faults
+#include <boost/test/unit_test.hpp>
+
+#include <chunkpmr/chunk_provider_resource.hpp>
+
+#include "test_support.hpp"
+
+#include <exception>
+#include <memory_resource>
+#include <string>
+#include <thread>
+#include <vector>
+
+using chunkpmr::ChunkProviderResource;
+using chunkpmr::ResourceOptions;
+using chunkpmr::test::check_pattern;
+using chunkpmr::test::CountingResource;
+using chunkpmr::test::fill_pattern;
+
+namespace {
+
+struct Block {
+  void* p;
+  std::size_t bytes;
+  std::size_t alignment;
+};
+
+// A mixed workload: small, large (one-shot), over-aligned, frees in between, a second
+// thread.
+void workload(ChunkProviderResource& r, std::vector<Block>& live) {
+  for (int i = 0; i < 400; ++i) {
+    std::size_t bytes = static_cast<std::size_t>(1 + (i * 97) % 700);
+    std::size_t alignment = std::size_t{1} << (i % 7);
+    if (i % 50 == 7) bytes = 40000;
+    if (i % 90 == 11) alignment = 65536;
+    void* p = r.allocate(bytes, alignment);
+    fill_pattern(p, bytes, reinterpret_cast<std::uintptr_t>(p));
+    live.push_back(Block{p, bytes, alignment});
+    if (i % 3 == 0) {
+      Block b = live[live.size() / 2];
+      live[live.size() / 2] = live.back();
+      live.pop_back();
+      BOOST_REQUIRE(check_pattern(b.p, b.bytes, reinterpret_cast<std::uintptr_t>(b.p)));
+      r.deallocate(b.p, b.bytes, b.alignment);
+    }
+  }
+  std::exception_ptr failure;
+  std::thread([&] {
+    try {
+      std::pmr::vector<std::pmr::string> strings(&r);
+      for (int i = 0; i < 300; ++i) strings.emplace_back(std::string(static_cast<std::size_t>(i % 50), 'q'));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }).join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void free_all(ChunkProviderResource& r, std::vector<Block>& live) {
+  for (const Block& b : live) {
+    BOOST_REQUIRE(check_pattern(b.p, b.bytes, reinterpret_cast<std::uintptr_t>(b.p)));
+    r.deallocate(b.p, b.bytes, b.alignment);
+  }
+  live.clear();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_failing_at_every_call) {
+  // Count the upstream calls of one clean run, then fail each of them in turn.
+  std::size_t calls = 0;
+  {
+    CountingResource counting;
+    ChunkProviderResource r(&counting);
+    std::vector<Block> live;
+    workload(r, live);
+    free_all(r, live);
+    calls = counting.allocations();
+  }
+  BOOST_REQUIRE(calls > 20u);
+  for (std::size_t k = 1; k <= calls; ++k) {
+    CountingResource counting;
+    {
+      ChunkProviderResource r(&counting);
+      std::vector<Block> live;
+      counting.fail_at(k);
+      bool failed = false;
+      try {
+        workload(r, live);
+      } catch (const std::bad_alloc&) {
+        failed = true;
+      }
+      BOOST_TEST(failed, "call " << k << " failed without std::bad_alloc reaching the caller");
+      counting.fail_at(0);
+      // Usable afterwards, blocks intact.
+      workload(r, live);
+      free_all(r, live);
+    }
+    BOOST_TEST(counting.outstanding_blocks() == 0u, "leak after failing call " << k);
+    BOOST_TEST(counting.mismatched_deallocations() == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(budget_exact_fit_and_exhaustion) {
+  CountingResource counting;
+  {
+    // 512 + 1024: the first two chunks exactly.
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 1536});
+    void* a = r.allocate(448, 8);   // 512-byte chunk, full
+    void* b = r.allocate(960, 8);   // 1024-byte chunk, full: budget met exactly
+    BOOST_TEST(r.stats().bytes_held == 1536u);
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 1, 1), std::bad_alloc);
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 100000, 8), std::bad_alloc);
+    BOOST_TEST(r.stats().bytes_held == 1536u);
+    BOOST_TEST(r.stats().peak_bytes_held == 1536u);
+    r.deallocate(b, 960, 8);  // empties the current chunk: room again
+    void* c = r.allocate(960, 8);
+    BOOST_TEST(c == b);
+    r.deallocate(c, 960, 8);
+    r.deallocate(a, 448, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(budget_trims_the_callers_cache_before_failing) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting,
+                                          .byte_budget = 4 * 65536,
+                                          .initial_chunk_bytes = 65536});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // 4 chunks
+  for (void* p : blocks) r.deallocate(p, 1000, 8);  // 3 cached + current
+  BOOST_TEST(r.stats().cached_chunks == 3u);
+  // A one-shot chunk needs budget that only cached chunks hold: they are trimmed.
+  void* big = r.allocate(100000, 8);
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+  r.deallocate(big, 100000, 8);
+  // Over the budget even with nothing cached: bad_alloc, and still usable.
+  BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 4 * 65536, 8), std::bad_alloc);
+  void* p = r.allocate(10, 8);
+  r.deallocate(p, 10, 8);
+}
+
+BOOST_AUTO_TEST_CASE(budget_holds_across_threads) {
+  CountingResource counting;
+  constexpr std::size_t budget = 16 * 65536;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = budget,
+                                          .initial_chunk_bytes = 65536});
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      std::vector<void*> mine;
+      try {
+        for (int i = 0; i < 100000; ++i) mine.push_back(r.allocate(1000, 8));
+      } catch (const std::bad_alloc&) {
+        failures.fetch_add(1);
+      }
+      BOOST_TEST(counting.outstanding_bytes() <= budget + 4 * 1024);  // + arena records
+      for (void* p : mine) r.deallocate(p, 1000, 8);
+    });
+  }
+  for (auto& t : threads) t.join();
+  BOOST_TEST(failures.load() == 4);
+  BOOST_TEST(r.stats().peak_bytes_held <= budget);
+}

@@ -1,0 +1,344 @@
+// Frees on other threads, thread exit with live blocks, resources outliving or
+// outlived by their threads, and allocation during thread teardown.
+#define BOOST_TEST_MODULE threads
+#include <boost/test/unit_test.hpp>
+
+#include <chunkpmr/chunk_provider_resource.hpp>
+
+#include "test_support.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory_resource>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+using chunkpmr::ChunkProviderResource;
+using chunkpmr::ResourceOptions;
+using chunkpmr::test::check_pattern;
+using chunkpmr::test::CountingResource;
+using chunkpmr::test::fill_pattern;
+
+namespace {
+
+std::string expected_text(int i) {
+  return std::string(static_cast<std::size_t>(i % 61), static_cast<char>('a' + i % 26)) + "#" +
+         std::to_string(i);
+}
+
+struct Block {
+  void* p;
+  std::size_t bytes;
+  std::uintptr_t seed;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    for (int round = 0; round < 20; ++round) {
+      std::pmr::vector<std::pmr::string> built(&r);
+      for (int i = 0; i < 2000; ++i) built.emplace_back(expected_text(i));
+      std::thread consumer([moved = std::move(built)]() mutable {
+        for (int i = 0; i < 2000; ++i)
+          BOOST_REQUIRE(std::string_view(moved[static_cast<std::size_t>(i)]) == expected_text(i));
+        moved.clear();
+        moved.shrink_to_fit();
+      });
+      consumer.join();
+    }
+    BOOST_TEST(r.stats().chunks_released_by_other_threads > 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 65536});
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::condition_variable drained;
+  constexpr std::size_t kMaxQueued = 4096;
+  std::vector<Block> queue;
+  bool done = false;
+  std::thread consumer([&] {
+    for (;;) {
+      std::vector<Block> batch;
+      {
+        std::unique_lock lock(mutex);
+        ready.wait(lock, [&] { return done || !queue.empty(); });
+        if (queue.empty() && done) return;
+        batch.swap(queue);
+      }
+      drained.notify_one();
+      for (const Block& b : batch) {
+        BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+        r.deallocate(b.p, b.bytes, 8);
+      }
+    }
+  });
+  std::size_t after_warmup = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const std::size_t bytes = static_cast<std::size_t>(16 + (i * 37) % 200);
+    void* p = r.allocate(bytes, 8);
+    fill_pattern(p, bytes, static_cast<std::uintptr_t>(i));
+    {
+      std::unique_lock lock(mutex);
+      queue.push_back(Block{p, bytes, static_cast<std::uintptr_t>(i)});
+      if (queue.size() >= kMaxQueued) {  // back-pressure bounds the live set
+        ready.notify_one();
+        drained.wait(lock, [&] { return queue.empty(); });
+      }
+    }
+    if (i % 64 == 0) ready.notify_one();
+    if (i == 100000) after_warmup = counting.outstanding_chunks();
+  }
+  {
+    std::lock_guard lock(mutex);
+    done = true;
+  }
+  ready.notify_one();
+  consumer.join();
+  // Freed chunks came home and were reused: the footprint did not keep growing. At most
+  // 2 * 4096 blocks of <= 216 bytes are live (queued + in the consumer's batch).
+  BOOST_TEST(counting.outstanding_chunks() <= after_warmup + 2);
+  BOOST_TEST(counting.outstanding_chunks() <= 2 * 4096 * 216 / 65472 + 4);
+  BOOST_TEST(r.stats().chunks_released_by_other_threads > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    std::vector<Block> blocks;
+    std::thread producer([&] {
+      for (int i = 0; i < 20000; ++i) {
+        const std::size_t bytes = static_cast<std::size_t>(1 + i % 300);
+        void* p = r.allocate(bytes, 8);
+        fill_pattern(p, bytes, static_cast<std::uintptr_t>(i));
+        blocks.push_back(Block{p, bytes, static_cast<std::uintptr_t>(i)});
+      }
+    });
+    producer.join();  // its arena is detached; its chunks stay valid
+    BOOST_TEST(r.stats().live_thread_arenas == 0u);
+    for (const Block& b : blocks) {
+      BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+      r.deallocate(b.p, b.bytes, 8);
+    }
+    r.trim();  // the detached arena's chunks came home: hand them all back
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    BOOST_TEST(counting.outstanding_chunks() == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(exited_threads_arenas_are_adopted) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  void* keep = r.allocate(8, 8);  // the main thread holds the inline arena
+  for (int i = 0; i < 50; ++i) {
+    std::thread([&] {
+      void* p = r.allocate(100, 8);
+      r.deallocate(p, 100, 8);
+    }).join();
+  }
+  // Fifty threads, one after another, shared a single upstream-allocated arena.
+  BOOST_TEST(counting.outstanding_blocks() - counting.outstanding_chunks() == 1u);
+  BOOST_TEST(r.stats().live_thread_arenas == 1u);
+  r.deallocate(keep, 8, 8);
+}
+
+BOOST_AUTO_TEST_CASE(resource_destroyed_while_its_threads_live_on) {
+  CountingResource counting;
+  std::optional<ChunkProviderResource> resource(std::in_place, &counting);
+  std::mutex mutex;
+  std::condition_variable cv;
+  int phase = 0;
+  auto wait_for = [&](int p) {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return phase >= p; });
+  };
+  auto advance = [&](int p) {
+    std::lock_guard lock(mutex);
+    phase = p;
+    cv.notify_all();
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      chunkpmr::test::allocate_and_keep(*resource, 1000, 8);  // left for the destructor
+      void* p = resource->allocate(50, 8);
+      resource->deallocate(p, 50, 8);
+      {
+        std::lock_guard lock(mutex);
+        ++phase;
+        cv.notify_all();
+      }
+      wait_for(10);
+      // The old resource is gone; a new one may sit at the same address.
+      void* q = resource->allocate(64, 8);
+      fill_pattern(q, 64, 7);
+      BOOST_REQUIRE(check_pattern(q, 64, 7));
+      resource->deallocate(q, 64, 8);
+    });  // thread exit then detaches only arenas of live resources
+  }
+  wait_for(4);
+  resource.reset();
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  resource.emplace(&counting);
+  advance(10);
+  for (auto& t : threads) t.join();
+  resource.reset();
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(many_resources_on_a_long_lived_thread_leak_nothing) {
+  CountingResource counting;
+  std::thread worker([&] {
+    for (int i = 0; i < 20000; ++i) {
+      ChunkProviderResource r(&counting);
+      void* p = r.allocate(static_cast<std::size_t>(8 + i % 100), 8);
+      if (i % 3 == 0) r.deallocate(p, static_cast<std::size_t>(8 + i % 100), 8);
+      // More than one live resource per thread at a time, past the slot table size.
+      if (i % 1000 == 0) {
+        std::vector<std::optional<ChunkProviderResource>> several(20);
+        for (auto& s : several) {
+          s.emplace(&counting);
+          chunkpmr::test::allocate_and_keep(*s, 10, 8);
+        }
+        for (auto& s : several) chunkpmr::test::allocate_and_keep(*s, 10, 8);
+      }
+    }
+  });
+  worker.join();
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(more_resources_than_slots_on_one_thread) {
+  CountingResource counting;
+  {
+    std::vector<std::optional<ChunkProviderResource>> resources(32);
+    for (auto& r : resources) r.emplace(&counting);
+    std::vector<std::pair<std::size_t, Block>> blocks;
+    for (int round = 0; round < 50; ++round) {
+      for (std::size_t k = 0; k < resources.size(); ++k) {
+        void* p = resources[k]->allocate(40, 8);
+        fill_pattern(p, 40, k * 1000 + static_cast<std::size_t>(round));
+        blocks.emplace_back(k, Block{p, 40, k * 1000 + static_cast<std::size_t>(round)});
+      }
+    }
+    for (auto& [k, b] : blocks) {
+      BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+      resources[k]->deallocate(b.p, b.bytes, 8);
+    }
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// A pthread key whose destructor runs after chunkpmr's own exit hook (keys run in
+// creation order), so the allocation it makes happens after the thread's teardown.
+ChunkProviderResource* g_teardown_resource = nullptr;
+std::atomic<void*> g_teardown_block{nullptr};
+
+void allocate_during_teardown(void*) {
+  void* p = g_teardown_resource->allocate(128, 16);
+  fill_pattern(p, 128, 99);
+  g_teardown_block.store(p);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    g_teardown_resource = &r;
+    void* warm = r.allocate(8, 8);  // chunkpmr's exit key exists before ours
+    pthread_key_t key;
+    BOOST_REQUIRE(pthread_key_create(&key, &allocate_during_teardown) == 0);
+    std::thread([&] {
+      pthread_setspecific(key, &r);
+      void* p = r.allocate(64, 8);
+      r.deallocate(p, 64, 8);
+    }).join();
+    pthread_key_delete(key);
+    void* p = g_teardown_block.load();
+    BOOST_REQUIRE(p != nullptr);
+    BOOST_TEST(check_pattern(p, 128, 99));
+    BOOST_TEST(r.stats().live_thread_arenas == 1u);  // no arena was resurrected
+    r.deallocate(p, 128, 16);
+    r.deallocate(warm, 8, 8);
+    r.trim();
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(thread_local_destructors_may_still_free_and_allocate) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    std::thread([&] {
+      struct Holder {
+        ChunkProviderResource* r;
+        std::pmr::vector<int> v{r};
+        ~Holder() {
+          v.assign(1000, 42);  // allocates during C++ thread_local teardown
+          v.clear();
+          v.shrink_to_fit();
+        }
+      };
+      thread_local Holder holder{&r};
+      holder.v.assign(100, 1);
+    }).join();
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(independent_threads_on_one_resource) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&r, t] {
+        std::vector<Block> live;
+        for (int i = 0; i < 50000; ++i) {
+          const std::size_t bytes = static_cast<std::size_t>(1 + (i * 13 + t) % 500);
+          void* p = r.allocate(bytes, 8);
+          fill_pattern(p, bytes, static_cast<std::uintptr_t>(i * 4 + t));
+          live.push_back(Block{p, bytes, static_cast<std::uintptr_t>(i * 4 + t)});
+          if (live.size() > 300) {
+            const Block b = live[static_cast<std::size_t>(i) % live.size()];
+            live[static_cast<std::size_t>(i) % live.size()] = live.back();
+            live.pop_back();
+            BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+            r.deallocate(b.p, b.bytes, 8);
+          }
+        }
+        for (const Block& b : live) {
+          BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+          r.deallocate(b.p, b.bytes, 8);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
