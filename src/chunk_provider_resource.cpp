@@ -31,7 +31,9 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
 }
 
 void* allocate_passthrough(ResourceState& r, std::size_t bytes, std::size_t alignment) {
-  if (bytes > SIZE_MAX - alignment - sizeof(PassThroughBlock)) throw std::bad_alloc();
+  if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - alignment - sizeof(PassThroughBlock)) {
+    throw std::bad_alloc();  // larger than any object can be
+  }
   const std::size_t offset = passthrough_record_offset(bytes);
   const std::size_t total = offset + sizeof(PassThroughBlock);
   void* block = r.upstream->allocate(total, alignment);

@@ -67,7 +67,9 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
 
 void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) {
   const std::size_t offset = first_block_offset(alignment);
-  if (bytes > SIZE_MAX - offset - kChunkAlign) throw std::bad_alloc();  // not representable
+  // No object may exceed PTRDIFF_MAX bytes; refusing here also keeps the end-of-chunk
+  // arithmetic below from wrapping.
+  if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - offset) throw std::bad_alloc();
   ChunkHeader* chunk = obtain_fresh(offset + bytes, kOversizedClass);
   // One reference, held by the single block; never installed as current.
   chunk->refcount.store(1, std::memory_order_relaxed);

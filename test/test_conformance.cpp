@@ -143,7 +143,12 @@ BOOST_AUTO_TEST_CASE(unrepresentable_sizes_give_bad_alloc) {
     BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 64, 16), std::bad_alloc);
     BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 70000, 8), std::bad_alloc);
     BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 8, 65536), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge / 2, 8), std::bad_alloc);  // upstream refuses
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge / 2, 8), std::bad_alloc);
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge / 2, 65536), std::bad_alloc);
+    BOOST_TEST(counting.allocations() <= 1u);  // refused before asking upstream (arena aside)
+    counting.fail_always(true);  // representable, but upstream refuses
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 1 << 20, 8), std::bad_alloc);
+    counting.fail_always(false);
     void* p = r.allocate(64, 8);  // usable afterwards
     r.deallocate(p, 64, 8);
   }
