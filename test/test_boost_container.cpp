@@ -24,6 +24,7 @@ using chunkpmr::test::CountingResource;
 
 namespace {
 
+// Safe to call from any thread: failures are counted, not asserted.
 template <class Resource>
 void fill_and_check(Resource* resource) {
   bpmr::vector<bpmr::string> strings(resource);
@@ -31,8 +32,8 @@ void fill_and_check(Resource* resource) {
   bpmr::map<int, bpmr::string> map(resource);
   for (int i = 0; i < 2000; ++i) map.emplace(i, std::to_string(i).c_str());
   for (int i = 0; i < 5000; ++i)
-    BOOST_REQUIRE(strings[static_cast<std::size_t>(i)] == std::to_string(i * 7919).c_str());
-  for (int i = 0; i < 2000; ++i) BOOST_REQUIRE(map.at(i) == std::to_string(i).c_str());
+    WORKER_CHECK(strings[static_cast<std::size_t>(i)] == std::to_string(i * 7919).c_str());
+  for (int i = 0; i < 2000; ++i) WORKER_CHECK(map.at(i) == std::to_string(i).c_str());
 }
 
 }  // namespace
@@ -70,6 +71,7 @@ BOOST_AUTO_TEST_CASE(boost_pools_on_top) {
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
+  BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(wrapper_equality_follows_the_wrapped_resource) {

@@ -158,11 +158,12 @@ BOOST_AUTO_TEST_CASE(budget_holds_across_threads) {
       } catch (const std::bad_alloc&) {
         failures.fetch_add(1);
       }
-      BOOST_TEST(counting.outstanding_bytes() <= budget + 4 * 1024);  // + arena records
+      WORKER_CHECK(counting.outstanding_bytes() <= budget + 4 * 1024);  // + arena records
       for (void* p : mine) r.deallocate(p, 1000, 8);
     });
   }
   for (auto& t : threads) t.join();
   BOOST_TEST(failures.load() == 4);
+  BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
   BOOST_TEST(r.stats().peak_bytes_held <= budget);
 }

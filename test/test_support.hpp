@@ -106,6 +106,14 @@ class CountingResource : public std::pmr::memory_resource {
   std::atomic<bool> fail_always_{false};
 };
 
+// Boost.Test's assertions are not thread-safe: worker threads count failed checks
+// here, and each test asserts on its main thread that the count did not move.
+inline std::atomic<int> worker_failures{0};
+#define WORKER_CHECK(cond)                                                      \
+  do {                                                                          \
+    if (!(cond)) ::chunkpmr::test::worker_failures.fetch_add(1);               \
+  } while (0)
+
 // Allocates a block the test deliberately never frees (release() or the destructor
 // reclaims it, as with monotonic_buffer_resource).
 inline void allocate_and_keep(std::pmr::memory_resource& r, std::size_t bytes, std::size_t alignment) {

@@ -28,6 +28,10 @@ using chunkpmr::test::fill_pattern;
 
 namespace {
 
+struct NoWorkerFailures {
+  ~NoWorkerFailures() { BOOST_TEST(chunkpmr::test::worker_failures.load() == 0); }
+};
+
 std::string expected_text(int i) {
   return std::string(static_cast<std::size_t>(i % 61), static_cast<char>('a' + i % 26)) + "#" +
          std::to_string(i);
@@ -41,7 +45,7 @@ struct Block {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads) {
+BOOST_FIXTURE_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads, NoWorkerFailures) {
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
@@ -50,7 +54,7 @@ BOOST_AUTO_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads) {
       for (int i = 0; i < 2000; ++i) built.emplace_back(expected_text(i));
       std::thread consumer([moved = std::move(built)]() mutable {
         for (int i = 0; i < 2000; ++i)
-          BOOST_REQUIRE(std::string_view(moved[static_cast<std::size_t>(i)]) == expected_text(i));
+          WORKER_CHECK(std::string_view(moved[static_cast<std::size_t>(i)]) == expected_text(i));
         moved.clear();
         moved.shrink_to_fit();
       });
@@ -62,7 +66,7 @@ BOOST_AUTO_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely) {
+BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorkerFailures) {
   CountingResource counting;
   ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 65536});
   std::mutex mutex;
@@ -82,7 +86,7 @@ BOOST_AUTO_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely) {
       }
       drained.notify_one();
       for (const Block& b : batch) {
-        BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+        WORKER_CHECK(check_pattern(b.p, b.bytes, b.seed));
         r.deallocate(b.p, b.bytes, 8);
       }
     }
@@ -116,7 +120,7 @@ BOOST_AUTO_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely) {
   BOOST_TEST(r.stats().chunks_released_by_other_threads > 0u);
 }
 
-BOOST_AUTO_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed) {
+BOOST_FIXTURE_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed, NoWorkerFailures) {
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
@@ -143,7 +147,7 @@ BOOST_AUTO_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(exited_threads_arenas_are_adopted) {
+BOOST_FIXTURE_TEST_CASE(exited_threads_arenas_are_adopted, NoWorkerFailures) {
   CountingResource counting;
   ChunkProviderResource r(&counting);
   void* keep = r.allocate(8, 8);  // the main thread holds the inline arena
@@ -159,7 +163,7 @@ BOOST_AUTO_TEST_CASE(exited_threads_arenas_are_adopted) {
   r.deallocate(keep, 8, 8);
 }
 
-BOOST_AUTO_TEST_CASE(resource_destroyed_while_its_threads_live_on) {
+BOOST_FIXTURE_TEST_CASE(resource_destroyed_while_its_threads_live_on, NoWorkerFailures) {
   CountingResource counting;
   std::optional<ChunkProviderResource> resource(std::in_place, &counting);
   std::mutex mutex;
@@ -189,7 +193,7 @@ BOOST_AUTO_TEST_CASE(resource_destroyed_while_its_threads_live_on) {
       // The old resource is gone; a new one may sit at the same address.
       void* q = resource->allocate(64, 8);
       fill_pattern(q, 64, 7);
-      BOOST_REQUIRE(check_pattern(q, 64, 7));
+      WORKER_CHECK(check_pattern(q, 64, 7));
       resource->deallocate(q, 64, 8);
     });  // thread exit then detaches only arenas of live resources
   }
@@ -204,7 +208,7 @@ BOOST_AUTO_TEST_CASE(resource_destroyed_while_its_threads_live_on) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(many_resources_on_a_long_lived_thread_leak_nothing) {
+BOOST_FIXTURE_TEST_CASE(many_resources_on_a_long_lived_thread_leak_nothing, NoWorkerFailures) {
   CountingResource counting;
   std::thread worker([&] {
     for (int i = 0; i < 20000; ++i) {
@@ -226,7 +230,7 @@ BOOST_AUTO_TEST_CASE(many_resources_on_a_long_lived_thread_leak_nothing) {
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(more_resources_than_slots_on_one_thread) {
+BOOST_FIXTURE_TEST_CASE(more_resources_than_slots_on_one_thread, NoWorkerFailures) {
   CountingResource counting;
   {
     std::vector<std::optional<ChunkProviderResource>> resources(32);
@@ -263,7 +267,7 @@ void allocate_during_teardown(void*) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback) {
+BOOST_FIXTURE_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback, NoWorkerFailures) {
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
@@ -289,7 +293,7 @@ BOOST_AUTO_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(thread_local_destructors_may_still_free_and_allocate) {
+BOOST_FIXTURE_TEST_CASE(thread_local_destructors_may_still_free_and_allocate, NoWorkerFailures) {
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
@@ -310,7 +314,7 @@ BOOST_AUTO_TEST_CASE(thread_local_destructors_may_still_free_and_allocate) {
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(independent_threads_on_one_resource) {
+BOOST_FIXTURE_TEST_CASE(independent_threads_on_one_resource, NoWorkerFailures) {
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
@@ -327,12 +331,12 @@ BOOST_AUTO_TEST_CASE(independent_threads_on_one_resource) {
             const Block b = live[static_cast<std::size_t>(i) % live.size()];
             live[static_cast<std::size_t>(i) % live.size()] = live.back();
             live.pop_back();
-            BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+            WORKER_CHECK(check_pattern(b.p, b.bytes, b.seed));
             r.deallocate(b.p, b.bytes, 8);
           }
         }
         for (const Block& b : live) {
-          BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+          WORKER_CHECK(check_pattern(b.p, b.bytes, b.seed));
           r.deallocate(b.p, b.bytes, 8);
         }
       });
