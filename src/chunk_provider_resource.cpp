@@ -30,7 +30,10 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
   return (bytes + alignof(PassThroughBlock) - 1) & ~(alignof(PassThroughBlock) - 1);
 }
 
-void* allocate_passthrough(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+// The pass-through functions stay out of line, like allocate_slow, to keep the
+// routing functions' fast paths free of register saves.
+[[gnu::noinline]] void* allocate_passthrough(ResourceState& r, std::size_t bytes,
+                                             std::size_t alignment) {
   if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - alignment - sizeof(PassThroughBlock)) {
     throw std::bad_alloc();  // larger than any object can be
   }
@@ -47,8 +50,8 @@ void* allocate_passthrough(ResourceState& r, std::size_t bytes, std::size_t alig
   return block;
 }
 
-void deallocate_passthrough(ResourceState& r, void* p, std::size_t bytes,
-                            std::size_t alignment) noexcept {
+[[gnu::noinline]] void deallocate_passthrough(ResourceState& r, void* p, std::size_t bytes,
+                                              std::size_t alignment) noexcept {
   auto* record = reinterpret_cast<PassThroughBlock*>(static_cast<std::byte*>(p) +
                                                      passthrough_record_offset(bytes));
   CHUNKPMR_ASSERT(record->block == p && record->alignment == alignment,
@@ -72,14 +75,15 @@ void deallocate_passthrough(ResourceState& r, void* p, std::size_t bytes,
 void* allocate_from_fallback(ResourceState& r, std::size_t bytes, std::size_t alignment) {
   std::lock_guard lock(r.fallback_mutex);
   if (r.fallback_arena == nullptr) r.fallback_arena = ThreadArena::create(r);
-  if (void* p = r.fallback_arena->try_bump(bytes, alignment)) return p;
+  if (void* p; r.fallback_arena->try_bump(bytes, alignment, p)) return p;
   return r.fallback_arena->allocate_slow(bytes, alignment);
 }
 
-void* allocate_slow(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+[[gnu::noinline]] void* allocate_slow(ResourceState& r, std::size_t bytes,
+                                      std::size_t alignment) {
   ThreadArena* arena = find_or_attach_arena(r);
   if (arena == nullptr) return allocate_from_fallback(r, bytes, alignment);
-  if (void* p = arena->try_bump(bytes, alignment)) return p;
+  if (void* p; arena->try_bump(bytes, alignment, p)) return p;
   return arena->allocate_slow(bytes, alignment);
 }
 
@@ -207,7 +211,7 @@ void* ChunkProviderResource::do_allocate(std::size_t bytes, std::size_t alignmen
   bytes += (bytes == 0);  // zero-byte requests get a distinct one-byte block
   const detail::ThreadSlots& ts = detail::t_slots;
   if (ts.mru_id == state_.id) [[likely]] {
-    if (void* p = ts.mru_arena->try_bump(bytes, alignment)) [[likely]] return p;
+    if (void* p; ts.mru_arena->try_bump(bytes, alignment, p)) [[likely]] return p;
   }
   return detail::allocate_slow(state_, bytes, alignment);
 }

@@ -60,7 +60,7 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   // the second then installs a chunk sized for it.
   for (int attempt = 0; attempt < 2; ++attempt) {
     refill(bytes, alignment);
-    if (void* p = try_bump(bytes, alignment)) return p;
+    if (void* p; try_bump(bytes, alignment, p)) return p;
   }
   CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
 }

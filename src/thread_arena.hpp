@@ -38,16 +38,18 @@ class alignas(64) ThreadArena {
 
   // ---- Fast paths: the owning thread only ----
 
-  // Bumps the cursor; nullptr when the current chunk (or initial buffer) is too small.
-  // `bytes` >= 1. No atomic, no lock: the handout is counted in unused_credit_.
-  void* try_bump(std::size_t bytes, std::size_t alignment) noexcept {
+  // Bumps the cursor and sets `block`; false when the current chunk (or initial buffer)
+  // is too small. `bytes` >= 1. No atomic, no lock: the handout is counted in
+  // unused_credit_. (A bool result, not a nullable pointer, spares the caller a test.)
+  bool try_bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
     const std::uintptr_t cursor = cursor_;
     const std::size_t pad = (std::uintptr_t{0} - cursor) & (alignment - 1);
     std::size_t need;
-    if (__builtin_add_overflow(pad, bytes, &need) || need > limit_ - cursor) return nullptr;
+    if (__builtin_add_overflow(pad, bytes, &need) || need > limit_ - cursor) return false;
     cursor_ = cursor + need;
     --unused_credit_;
-    return reinterpret_cast<void*>(cursor + pad);
+    block = reinterpret_cast<void*>(cursor + pad);
+    return true;
   }
 
   bool is_current(const ChunkHeader* chunk) const noexcept { return chunk == current_; }

@@ -6,7 +6,7 @@
 
 namespace chunkpmr::detail {
 
-constinit thread_local ThreadSlots t_slots{};
+constinit thread_local ThreadSlots t_slots CHUNKPMR_INITIAL_EXEC_TLS{};
 constinit std::mutex g_lifetime_mutex;
 
 namespace {

@@ -41,7 +41,12 @@ struct ThreadSlots {
   bool torn_down;  // the exit hook ran: this thread gets no arena any more
 };
 
-extern constinit thread_local ThreadSlots t_slots;
+// initial-exec: the allocation fast path reads this with one %fs-relative load even
+// when the library is built position-independent (no __tls_get_addr call). The cost is
+// that a shared object containing chunkpmr must be loaded at program start or fit the
+// small static TLS surplus when dlopen()ed, as with other allocators using this model.
+#define CHUNKPMR_INITIAL_EXEC_TLS __attribute__((tls_model("initial-exec")))
+extern constinit thread_local ThreadSlots t_slots CHUNKPMR_INITIAL_EXEC_TLS;
 
 extern std::mutex g_lifetime_mutex;
 

@@ -91,7 +91,6 @@ BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorker
       }
     }
   });
-  std::size_t after_warmup = 0;
   for (int i = 0; i < 200000; ++i) {
     const std::size_t bytes = static_cast<std::size_t>(16 + (i * 37) % 200);
     void* p = r.allocate(bytes, 8);
@@ -105,7 +104,6 @@ BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorker
       }
     }
     if (i % 64 == 0) ready.notify_one();
-    if (i == 100000) after_warmup = counting.outstanding_chunks();
   }
   {
     std::lock_guard lock(mutex);
@@ -113,9 +111,9 @@ BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorker
   }
   ready.notify_one();
   consumer.join();
-  // Freed chunks came home and were reused: the footprint did not keep growing. At most
-  // 2 * 4096 blocks of <= 216 bytes are live (queued + in the consumer's batch).
-  BOOST_TEST(counting.outstanding_chunks() <= after_warmup + 2);
+  // Freed chunks came home and were reused: the footprint stayed bounded by the live
+  // set. At most 2 * 4096 blocks of <= 216 bytes are live (queued + the consumer's
+  // batch); 200000 blocks without reuse would need over 300 chunks.
   BOOST_TEST(counting.outstanding_chunks() <= 2 * 4096 * 216 / 65472 + 4);
   BOOST_TEST(r.stats().chunks_released_by_other_threads > 0u);
 }
