@@ -216,7 +216,8 @@ void* ChunkProviderResource::do_allocate(std::size_t bytes, std::size_t alignmen
   return detail::allocate_slow(state_, bytes, alignment);
 }
 
-void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
+                                          std::size_t alignment) noexcept {
   CHUNKPMR_ASSERT(std::has_single_bit(alignment), "chunkpmr: alignment must be a power of two");
   if (alignment > detail::kMaxChunkAlignment) [[unlikely]] {
     detail::deallocate_passthrough(state_, p, bytes, alignment);

@@ -79,7 +79,7 @@ class ChunkProviderResource : public std::pmr::memory_resource {
 
  protected:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override;
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
  private:
