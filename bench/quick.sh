@@ -12,6 +12,7 @@ cmake --build "$build" -j"$(nproc)" --target bench_quick_compare >/dev/null
 json="$build/quick_compare.json"
 "$build/bench/bench_quick_compare" --benchmark_repetitions=3 --benchmark_min_time=0.1 \
   --benchmark_enable_random_interleaving=true --benchmark_out="$json" \
-  --benchmark_out_format=json >/dev/null
+  --benchmark_out_format=json >/dev/null 2>"$build/quick_compare.log" \
+  || { cat "$build/quick_compare.log" >&2; exit 1; }
 echo "machine: $(nproc) cores, $(uname -m), $(g++ --version | head -n1)"
 python3 "$root/bench/quick_table.py" "$json"
