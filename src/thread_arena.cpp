@@ -52,6 +52,9 @@ void ThreadArena::destroy(ThreadArena* arena) noexcept {
 
 void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   honour_trim_request();
+  // Chunks other threads emptied come home on every slow path, one-shot ones included
+  // (a thread making only large allocations never refills).
+  take_remote_chunks();
   const std::size_t max_normal = resource_->max_normal_alloc;
   if (bytes > max_normal || alignment > max_normal - bytes) {
     return allocate_oversized(bytes, alignment);
@@ -78,7 +81,6 @@ void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) 
 }
 
 void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
-  take_remote_chunks();
   if (try_claim_initial_buffer()) return;
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
   const unsigned size_class = std::max(needed, ratchet_);

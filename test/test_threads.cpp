@@ -118,6 +118,19 @@ BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorker
   BOOST_TEST(r.stats().chunks_released_by_other_threads > 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(one_shot_chunks_freed_remotely_go_back_at_the_next_slow_path,
+                        NoWorkerFailures) {
+  CountingResource counting;
+  ChunkProviderResource r(&counting);
+  for (int i = 0; i < 100; ++i) {
+    void* big = r.allocate(100000, 8);
+    std::thread([&] { r.deallocate(big, 100000, 8); }).join();
+  }
+  // Each allocation drained the previous iteration's chunk: never more than 2 held.
+  BOOST_TEST(counting.outstanding_chunks() <= 1u);
+  BOOST_TEST(r.stats().peak_bytes_held <= 2 * (100000u + 64u));
+}
+
 BOOST_FIXTURE_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed, NoWorkerFailures) {
   CountingResource counting;
   {
