@@ -14,6 +14,7 @@
 #pragma once
 
 #include "chunk_header.hpp"
+#include "test_hooks.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -99,6 +100,7 @@ class RemoteChunkStack {
   // writes) to the owner's acquiring take_all().
   void push(ChunkHeader* c) noexcept {
     ChunkHeader* head = head_.load(std::memory_order_relaxed);
+    CHUNKPMR_TEST_HOOK(remote_push_before_cas, c);
     do {
       c->next.store(head, std::memory_order_relaxed);
     } while (!head_.compare_exchange_weak(head, c, std::memory_order_release,

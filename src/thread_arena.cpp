@@ -2,6 +2,7 @@
 
 #include "check.hpp"
 #include "chunk_source.hpp"
+#include "test_hooks.hpp"
 
 #include <algorithm>
 #include <new>
@@ -139,6 +140,7 @@ void ThreadArena::retire_current() noexcept {
   // blocks. Release publishes this thread's use of the chunk to whichever thread frees
   // the last block; acquire (when this reaches zero) sees every remote free.
   const std::uint32_t credit = unused_credit_;
+  CHUNKPMR_TEST_HOOK(retire_before_reconcile, chunk);
   const std::uint32_t before = chunk->refcount.fetch_sub(credit, std::memory_order_acq_rel);
   if (before < credit) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
   if (before == credit) {
@@ -158,6 +160,7 @@ void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noe
     count(owner->released_by_owner_);
     owner->release_owned(chunk);
   } else {
+    CHUNKPMR_TEST_HOOK(last_free_before_push, chunk);
     owner->released_by_other_threads_.fetch_add(1, std::memory_order_relaxed);
     owner->remote_.push(chunk);  // the chunk is not touched by this thread afterwards
   }
@@ -184,6 +187,7 @@ ChunkHeader* ThreadArena::take_cached(unsigned size_class) noexcept {
 }
 
 void ThreadArena::take_remote_chunks() noexcept {
+  CHUNKPMR_TEST_HOOK(remote_drain_before_take, this);
   ChunkHeader* chunk = remote_.take_all();
   while (chunk != nullptr) {
     ChunkHeader* next = chunk->next.load(std::memory_order_relaxed);

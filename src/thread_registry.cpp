@@ -1,5 +1,6 @@
 #include "thread_registry.hpp"
 
+#include "test_hooks.hpp"
 #include "thread_arena.hpp"
 
 #include <pthread.h>
@@ -51,7 +52,10 @@ void on_thread_exit(void*) noexcept {
   ts.mru_arena = nullptr;
   std::lock_guard lock(g_lifetime_mutex);
   for (ThreadSlot& slot : ts.slots) {
-    if (slot.id != 0 && is_live_locked(slot)) detach_locked(*slot.resource, slot.arena);
+    if (slot.id != 0 && is_live_locked(slot)) {
+      CHUNKPMR_TEST_HOOK(thread_exit_before_detach, slot.arena);
+      detach_locked(*slot.resource, slot.arena);
+    }
     slot = ThreadSlot{};
   }
 }

@@ -55,6 +55,12 @@ class CountingResource : public std::pmr::memory_resource {
     return chunks;
   }
   std::size_t outstanding_chunks() const { return outstanding_with_alignment(64 * 1024); }
+  std::size_t outstanding_chunks_of_size(std::size_t bytes) const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (auto& [p, b] : live_) n += b.alignment == 64 * 1024 && b.bytes == bytes;
+    return n;
+  }
   std::size_t outstanding_with_alignment(std::size_t alignment) const {
     std::lock_guard lock(mutex_);
     std::size_t n = 0;
