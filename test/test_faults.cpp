@@ -167,3 +167,42 @@ BOOST_AUTO_TEST_CASE(budget_holds_across_threads) {
   BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
   BOOST_TEST(r.stats().peak_bytes_held <= budget);
 }
+
+BOOST_AUTO_TEST_CASE(budget_at_every_boundary) {
+  // Every budget from 0 up to what the workload needs, in 512-byte steps (the smallest
+  // chunk): the workload fails with bad_alloc exactly when the budget is too small,
+  // bytes held never exceed the budget, the resource stays usable, nothing leaks.
+  std::size_t needed = 0;
+  {
+    CountingResource counting;
+    ChunkProviderResource r(&counting);
+    std::vector<Block> live;
+    workload(r, live);
+    needed = r.stats().peak_bytes_held;
+    free_all(r, live);
+  }
+  BOOST_REQUIRE(needed > 0u);
+  std::size_t failures = 0;
+  for (std::size_t budget = 0; budget <= needed + 512; budget += 512) {
+    CountingResource counting;
+    {
+      ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = budget});
+      std::vector<Block> live;
+      try {
+        workload(r, live);
+      } catch (const std::bad_alloc&) {
+        ++failures;
+      }
+      BOOST_TEST(r.stats().peak_bytes_held <= budget);
+      free_all(r, live);
+      // Still usable within the budget: a block that fits a cached or fresh chunk.
+      if (budget >= 512) {
+        void* p = r.allocate(8, 8);
+        r.deallocate(p, 8, 8);
+      }
+    }
+    BOOST_TEST(counting.outstanding_blocks() == 0u, "leak with budget " << budget);
+  }
+  BOOST_TEST(failures > 0u);  // small budgets did fail
+  BOOST_TEST_MESSAGE("budget sweep: " << needed / 512 + 2 << " budgets, " << failures << " failed runs");
+}
