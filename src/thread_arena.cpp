@@ -154,7 +154,8 @@ void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noe
   if (before > 1) return;
   if (before == 0) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
   // Last block: every other thread's accesses to the chunk happen before what follows.
-  std::atomic_thread_fence(std::memory_order_acquire);
+  // (TSan builds made the decrement itself acq_rel instead: TSan ignores fences.)
+  if constexpr (!CHUNKPMR_TSAN) std::atomic_thread_fence(std::memory_order_acquire);
   ThreadArena* owner = chunk->owner;
   if (owner == caller) {
     count(owner->released_by_owner_);
