@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds Release, runs the whole benchmark suite (all peers interleaved in one process,
+# 5 repetitions, medians), runs it again under LD_PRELOAD of mimalloc and jemalloc for
+# their rows, counts fast-path instructions with callgrind, measures what chunks cost
+# in RSS on glibc, and writes docs/PERF.md.
+#   bash bench/run_report.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/install_deps.sh"
+build="$root/build/release"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCHUNKPMR_BUILD_BENCHMARKS=ON \
+      -DCHUNKPMR_BUILD_TESTS=OFF -DCHUNKPMR_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+out="$build/report"
+mkdir -p "$out"
+args=(--benchmark_repetitions=5 --benchmark_min_time=0.2 --benchmark_enable_random_interleaving=true
+      --benchmark_report_aggregates_only=true --benchmark_out_format=json)
+bench="$build/bench/bench_peers"
+"$bench" "${args[@]}" --benchmark_out="$out/main.json" >/dev/null 2>"$out/main.log"
+lib=/usr/lib/x86_64-linux-gnu
+LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_delete' \
+  --benchmark_out="$out/mimalloc.json" >/dev/null 2>"$out/mimalloc.log"
+LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_delete' \
+  --benchmark_out="$out/jemalloc.json" >/dev/null 2>"$out/jemalloc.log"
+bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
+"$build/bench/bench_chunk_rss" > "$out/rss.md"
+machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
+python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
+  --main "$out/main.json" --preload "mimalloc=$out/mimalloc.json" "jemalloc=$out/jemalloc.json" \
+  --callgrind "$out/callgrind.md" --rss "$out/rss.md" --template "$root/bench/PERF.md.in" \
+  --command "bash bench/run_report.sh" --machine "$machine"
+echo "docs/PERF.md written"
