@@ -53,7 +53,11 @@ def merge(main, extras):
 
 
 def fmt_time(ns):
-    return f"{ns / 1e6:.2f} ms" if ns >= 1e5 else f"{ns:.1f} ns"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e4:
+        return f"{ns / 1e3:.1f} us"
+    return f"{ns:.1f} ns"
 
 
 def ratio_table(rows, peers, markdown):
