@@ -6,11 +6,8 @@
 # docs/PERF.md come from bench/run_report.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/install_deps.sh"
+bash "$root/scripts/build_release.sh" bench_peers
 build="$root/build/release"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCHUNKPMR_BUILD_BENCHMARKS=ON \
-      -DCHUNKPMR_BUILD_TESTS=OFF -DCHUNKPMR_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_peers >/dev/null
 json="$build/quick.json"
 "$build/bench/bench_peers" --benchmark_repetitions=3 --benchmark_min_time=0.1 \
   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \

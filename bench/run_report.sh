@@ -6,11 +6,8 @@
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/install_deps.sh"
+bash "$root/scripts/build_release.sh"
 build="$root/build/release"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCHUNKPMR_BUILD_BENCHMARKS=ON \
-      -DCHUNKPMR_BUILD_TESTS=OFF -DCHUNKPMR_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
 out="$build/report"
 mkdir -p "$out"
 args=(--benchmark_repetitions=5 --benchmark_min_time=0.2 --benchmark_enable_random_interleaving=true
