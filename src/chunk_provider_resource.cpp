@@ -239,9 +239,16 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
                   "chunkpmr: deallocate with a size larger than the block");
   const detail::ThreadSlots& ts = detail::t_slots;
   ThreadArena* mine = ts.mru_id == state_.id ? ts.mru_arena : detail::find_arena(state_);
-  if (mine != nullptr && mine->is_current(chunk)) {
-    mine->free_in_current(address, bytes);
-    return;
+  if (mine != nullptr) {
+    if (mine->is_current(chunk)) {
+      mine->free_in_current(address, bytes);
+      return;
+    }
+    // One-shot chunks go back at once; class chunks batch their owner's frees.
+    if (chunk->owner == mine && chunk->size_class != detail::kOversizedClass) {
+      mine->free_in_retired(chunk);
+      return;
+    }
   }
   ThreadArena::release_reference(chunk, mine);
 }

@@ -53,6 +53,7 @@ void ThreadArena::destroy(ThreadArena* arena) noexcept {
 
 void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   honour_trim_request();
+  flush_pending_frees();
   // Chunks other threads emptied come home on every slow path, one-shot ones included
   // (a thread making only large allocations never refills).
   take_remote_chunks();
@@ -149,6 +150,27 @@ void ThreadArena::retire_current() noexcept {
   }
 }
 
+void ThreadArena::switch_pending_chunk(ChunkHeader* chunk) noexcept {
+  flush_pending_frees();
+  pending_chunk_ = chunk;
+}
+
+void ThreadArena::flush_pending_frees() noexcept {
+  ChunkHeader* chunk = pending_chunk_;
+  if (chunk == nullptr) return;
+  const std::uint32_t frees = pending_frees_;
+  pending_chunk_ = nullptr;
+  pending_frees_ = 0;
+  // As at retire: release publishes this thread's use of the blocks, acquire (when the
+  // count reaches zero) orders every remote free before the chunk is reused.
+  const std::uint32_t before = chunk->refcount.fetch_sub(frees, std::memory_order_acq_rel);
+  if (before < frees) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
+  if (before == frees) {
+    count(released_by_owner_);
+    release_owned(chunk);
+  }
+}
+
 void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noexcept {
   const std::uint32_t before = chunk->refcount.fetch_sub(1, kDecrementOrder);
   if (before > 1) return;
@@ -226,6 +248,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
 }
 
 void ThreadArena::trim_caches() noexcept {
+  flush_pending_frees();
   take_remote_chunks();
   cache_.clear([this](ChunkHeader* c) { give_back(c); });
   publish_cache_stats();
@@ -254,6 +277,8 @@ void ThreadArena::return_every_chunk() noexcept {
   // stack) is on the held list; the lists that link some of them are simply dropped.
   (void)remote_.take_all();
   cache_.reset();
+  pending_chunk_ = nullptr;
+  pending_frees_ = 0;
   current_ = nullptr;
   cursor_ = 0;
   limit_ = 0;

@@ -65,6 +65,16 @@ class alignas(64) ThreadArena {
     if (current_->refcount.load(std::memory_order_acquire) == unused_credit_) rewind_current();
   }
 
+  // Free by the owner of a block in one of its retired (non-current, class) chunks.
+  // Instead of an atomic decrement per free, consecutive frees into the same chunk are
+  // counted here and subtracted in one step when the thread frees into another chunk,
+  // refills, trims or exits (flush_pending_frees). Until then the chunk's count only
+  // over-states its live blocks, so its release can be delayed but never premature.
+  void free_in_retired(ChunkHeader* chunk) noexcept {
+    if (chunk != pending_chunk_) switch_pending_chunk(chunk);
+    ++pending_frees_;
+  }
+
   // ---- Slow paths: the owning thread only ----
 
   // Called after try_bump missed: refill, or a one-shot chunk for a large request.
@@ -108,6 +118,8 @@ class alignas(64) ThreadArena {
   void install(ChunkHeader* chunk) noexcept;
   void retire_current() noexcept;
   void rewind_current() noexcept;
+  void switch_pending_chunk(ChunkHeader* chunk) noexcept;
+  void flush_pending_frees() noexcept;
   ChunkHeader* take_cached(unsigned size_class) noexcept;
   void take_remote_chunks() noexcept;
   void release_owned(ChunkHeader* chunk) noexcept;
@@ -123,6 +135,8 @@ class alignas(64) ThreadArena {
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   unsigned ratchet_ = 0;  // smallest class of the next refill
   ResourceState* resource_;
+  ChunkHeader* pending_chunk_ = nullptr;  // retired chunk owed pending_frees_ decrements
+  std::uint32_t pending_frees_ = 0;
 
   // Owner thread only.
   LocalChunkCache cache_;

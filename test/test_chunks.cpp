@@ -220,9 +220,32 @@ BOOST_AUTO_TEST_CASE(below_floor_chunks_go_back_upstream) {
   void* in_first = r.allocate(400, 8);  // class 0 chunk (512 bytes)
   chunkpmr::test::allocate_and_keep(r, 400, 8);                   // refill: class 1 becomes current, floor 1
   BOOST_TEST(counting.outstanding_chunks() == 2u);
-  r.deallocate(in_first, 400, 8);  // the 512-byte chunk is empty and below the floor
+  r.deallocate(in_first, 400, 8);  // the owner's free is batched, not yet applied
+  BOOST_TEST(counting.outstanding_chunks_of_size(512) == 1u);
+  void* big = r.allocate(70000, 8);  // the next slow path applies it: the 512-byte
+  BOOST_TEST(counting.outstanding_chunks_of_size(512) == 0u);  // chunk, below the floor,
+  BOOST_TEST(r.stats().cached_chunks == 0u);                   // went upstream
+  r.deallocate(big, 70000, 8);
+}
+
+BOOST_AUTO_TEST_CASE(owner_frees_in_retired_chunks_are_batched_per_chunk) {
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  std::vector<void*> first;
+  for (int i = 0; i < 65; ++i) first.push_back(r.allocate(1000, 8));  // fills chunk 1
+  std::vector<void*> second;
+  for (int i = 0; i < 65; ++i) second.push_back(r.allocate(1000, 8));  // fills chunk 2
+  void* current = r.allocate(1000, 8);  // chunk 3 is current
+  for (void* p : first) r.deallocate(p, 1000, 8);
+  BOOST_TEST(r.stats().cached_chunks == 0u);  // 65 frees counted, not yet applied
+  r.deallocate(second.front(), 1000, 8);      // a free into another chunk applies them
+  BOOST_TEST(r.stats().cached_chunks == 1u);
+  BOOST_TEST(r.stats().chunks_released_by_owner == 1u);
+  for (std::size_t i = 1; i < second.size(); ++i) r.deallocate(second[i], 1000, 8);
+  r.trim();  // trim applies pending frees too, then returns the cache
+  BOOST_TEST(r.stats().chunks_released_by_owner == 2u);
   BOOST_TEST(counting.outstanding_chunks() == 1u);
-  BOOST_TEST(r.stats().cached_chunks == 0u);
+  r.deallocate(current, 1000, 8);
 }
 
 BOOST_AUTO_TEST_CASE(raising_the_floor_evicts_smaller_cached_chunks) {
@@ -249,6 +272,9 @@ BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
   const std::size_t chunks = counting.outstanding_chunks();
   BOOST_REQUIRE(chunks >= 10u);
   for (void* p : blocks) r.deallocate(p, 1000, 8);
+  // Larger than any chunk: a slow path, which applies the last batched frees.
+  void* big = r.allocate(70000, 8);
+  r.deallocate(big, 70000, 8);
   // The current chunk stays (rewound); one emptied chunk fits the cap; the rest left.
   BOOST_TEST(r.stats().cached_chunks == 1u);
   BOOST_TEST(r.stats().cached_bytes == kChunk64K);

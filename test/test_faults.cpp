@@ -131,8 +131,9 @@ BOOST_AUTO_TEST_CASE(budget_trims_the_callers_cache_before_failing) {
                                           .initial_chunk_bytes = 65536});
   std::vector<void*> blocks;
   for (int i = 0; i < 4 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // 4 chunks
-  for (void* p : blocks) r.deallocate(p, 1000, 8);  // 3 cached + current
-  BOOST_TEST(r.stats().cached_chunks == 3u);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);  // 3 emptied + current
+  // Two are cached; the owner's frees into the third are applied at its next slow path.
+  BOOST_TEST(r.stats().cached_chunks == 2u);
   // A one-shot chunk needs budget that only cached chunks hold: they are trimmed.
   void* big = r.allocate(100000, 8);
   BOOST_TEST(r.stats().cached_chunks == 0u);

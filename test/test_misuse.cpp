@@ -75,8 +75,11 @@ BOOST_AUTO_TEST_CASE(double_free_of_a_chunks_last_block_aborts) {
     for (void*& f : fill) f = r.allocate(16000, 8);
     void* next = r.allocate(16000, 8);  // a new chunk: the first one retires with 5 blocks
     for (void* f : fill) r.deallocate(f, 16000, 8);
-    r.deallocate(a, 8, 8);  // count 0: the chunk goes to the cache
-    r.deallocate(a, 8, 8);  // below zero
+    r.deallocate(a, 8, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the frees:
+                                                    // count 0, the chunk is cached
+    r.deallocate(a, 8, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // applying this one goes below zero
     r.deallocate(next, 16000, 8);
   });
   BOOST_TEST(child.aborted);
