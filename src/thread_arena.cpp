@@ -137,14 +137,17 @@ void ThreadArena::retire_current() noexcept {
   cursor_ = 0;
   limit_ = 0;
   if (chunk == nullptr) return;
-  // Hand back the unused surplus in one step; the count becomes the number of live
-  // blocks. Release publishes this thread's use of the chunk to whichever thread frees
-  // the last block; acquire (when this reaches zero) sees every remote free.
-  const std::uint32_t credit = unused_credit_;
+  // Hand back the unused surplus in one step; the count becomes the number of live blocks.
   CHUNKPMR_TEST_HOOK(retire_before_reconcile, chunk);
-  const std::uint32_t before = chunk->refcount.fetch_sub(credit, std::memory_order_acq_rel);
-  if (before < credit) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
-  if (before == credit) {
+  drop_owner_references(chunk, unused_credit_);
+}
+
+void ThreadArena::drop_owner_references(ChunkHeader* chunk, std::uint32_t n) noexcept {
+  // Release publishes this thread's use of the chunk to whichever thread frees its last
+  // block; acquire (when this reaches zero) orders every remote free before the reuse.
+  const std::uint32_t before = chunk->refcount.fetch_sub(n, std::memory_order_acq_rel);
+  if (before < n) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
+  if (before == n) {
     count(released_by_owner_);
     release_owned(chunk);
   }
@@ -161,14 +164,7 @@ void ThreadArena::flush_pending_frees() noexcept {
   const std::uint32_t frees = pending_frees_;
   pending_chunk_ = nullptr;
   pending_frees_ = 0;
-  // As at retire: release publishes this thread's use of the blocks, acquire (when the
-  // count reaches zero) orders every remote free before the chunk is reused.
-  const std::uint32_t before = chunk->refcount.fetch_sub(frees, std::memory_order_acq_rel);
-  if (before < frees) CHUNKPMR_FATAL("chunkpmr: chunk reference count underflow (double free?)");
-  if (before == frees) {
-    count(released_by_owner_);
-    release_owned(chunk);
-  }
+  drop_owner_references(chunk, frees);
 }
 
 void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noexcept {

@@ -120,6 +120,9 @@ class alignas(64) ThreadArena {
   void rewind_current() noexcept;
   void switch_pending_chunk(ChunkHeader* chunk) noexcept;
   void flush_pending_frees() noexcept;
+  // Subtracts n references the owner held (surplus at retire, batched frees); releases
+  // the chunk if that was the last of them.
+  void drop_owner_references(ChunkHeader* chunk, std::uint32_t n) noexcept;
   ChunkHeader* take_cached(unsigned size_class) noexcept;
   void take_remote_chunks() noexcept;
   void release_owned(ChunkHeader* chunk) noexcept;
