@@ -1,8 +1,15 @@
 // chunkpmr — the header at the start of every chunk, and the reference count rules.
 //
-// Layout: one 64-byte cache line at the chunk base (a 64 KiB-aligned address), the
-// payload right after it. The header is the only per-chunk metadata; it is found from
-// any allocation by masking (see size_classes.hpp).
+// Layout: one 64-byte cache line at the chunk base, the payload right after it. The
+// header is the only per-chunk metadata; it is found from any allocation by masking
+// to the 64 KiB frame and, inside a small-class block, rounding the offset down to a
+// power of two (see size_classes.hpp and chunk_of below).
+//
+// A small-class block is described by a header of the same type at its frame base,
+// with size_class == kSmallBlockClass. Its `refcount` counts the chunks carved from it
+// that have not gone back plus one while its arena may still carve from it; it is
+// read and written only by whoever has exclusive use of that arena (chunks are only
+// ever given back through their owner arena), hence relaxed loads and stores.
 //
 // Who touches what:
 //  - refcount: atomic, any thread (see "Reference counting" below).
@@ -30,6 +37,7 @@
 #include "size_classes.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -63,14 +71,17 @@ struct alignas(64) ChunkHeader {
   ChunkHeader* held_prev;
   ChunkHeader* held_next;
   std::size_t total_bytes;  // exactly the size asked of upstream, and given back
-  unsigned size_class;      // 0..kLargestClass, or kOversizedClass
+  unsigned size_class;      // 0..kLargestClass, kOversizedClass or kSmallBlockClass
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }
   std::uintptr_t end() const noexcept { return base() + total_bytes; }
+  // True for a chunk carved from a small-class block (its base is inside the frame).
+  bool is_carved() const noexcept { return (base() & (kChunkAlign - 1)) != 0; }
 
   static std::uint32_t cookie_for(const ChunkHeader* h) noexcept {
-    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 16) ^ 0x9E3779B9u;
+    // Chunk bases are at least 512-aligned: the low 9 bits carry no information.
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 9) ^ 0x9E3779B9u;
   }
   bool cookie_ok() const noexcept { return cookie == cookie_for(this); }
 };
@@ -79,9 +90,19 @@ static_assert(sizeof(ChunkHeader) == 64, "the header is one cache line");
 
 inline constexpr std::size_t kHeaderBytes = sizeof(ChunkHeader);
 
+inline ChunkHeader* frame_of(std::uintptr_t address) noexcept {
+  return reinterpret_cast<ChunkHeader*>(address & ~static_cast<std::uintptr_t>(kChunkAlign - 1));
+}
+
+// The chunk holding a block handed out at `p`. Reading the frame header is safe: the
+// caller holds a live block of that frame, so the frame (chunk or small-class block)
+// cannot go back upstream meanwhile, and its size_class never changes while it lives.
 inline ChunkHeader* chunk_of(const void* p) noexcept {
-  return reinterpret_cast<ChunkHeader*>(reinterpret_cast<std::uintptr_t>(p) &
-                                        ~static_cast<std::uintptr_t>(kChunkAlign - 1));
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  ChunkHeader* frame = frame_of(address);
+  if (frame->size_class != kSmallBlockClass) [[likely]] return frame;
+  return reinterpret_cast<ChunkHeader*>(frame->base() +
+                                        std::bit_floor(address - frame->base()));
 }
 
 }  // namespace chunkpmr::detail

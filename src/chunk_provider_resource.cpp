@@ -230,25 +230,32 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
     return;
   }
   bytes += (bytes == 0);
-  detail::ChunkHeader* chunk = detail::chunk_of(p);
-  CHUNKPMR_ASSERT(chunk->cookie_ok() && chunk->owner != nullptr &&
-                      &chunk->owner->resource() == &state_,
-                  "chunkpmr: deallocate of a pointer this resource did not hand out "
-                  "(or of a block whose chunk was already returned)");
-  CHUNKPMR_ASSERT(address + bytes <= chunk->end(),
-                  "chunkpmr: deallocate with a size larger than the block");
+#if CHUNKPMR_DEBUG_CHECKS_ENABLED
+  {
+    const detail::ChunkHeader* frame = detail::frame_of(address);
+    CHUNKPMR_ASSERT(frame->cookie_ok(),
+                    "chunkpmr: deallocate of a pointer this resource did not hand out "
+                    "(or of a block whose chunk was already returned)");
+    const detail::ChunkHeader* chunk = detail::chunk_of(p);
+    CHUNKPMR_ASSERT(chunk->cookie_ok() && chunk->owner != nullptr &&
+                        &chunk->owner->resource() == &state_,
+                    "chunkpmr: deallocate of a pointer this resource did not hand out "
+                    "(or of a block whose chunk was already returned)");
+    CHUNKPMR_ASSERT(address + bytes <= chunk->end(),
+                    "chunkpmr: deallocate with a size larger than the block");
+  }
+#endif
   const detail::ThreadSlots& ts = detail::t_slots;
   ThreadArena* mine = ts.mru_id == state_.id ? ts.mru_arena : detail::find_arena(state_);
-  if (mine != nullptr) {
-    if (mine->is_current(chunk)) {
-      mine->free_in_current(address, bytes);
-      return;
-    }
-    // One-shot chunks go back at once; class chunks batch their owner's frees.
-    if (chunk->owner == mine && chunk->size_class != detail::kOversizedClass) {
-      mine->free_in_retired(chunk);
-      return;
-    }
+  if (mine != nullptr && mine->in_current(address)) {
+    mine->free_in_current(address, bytes);
+    return;
+  }
+  detail::ChunkHeader* chunk = detail::chunk_of(p);
+  // One-shot chunks go back at once; class chunks batch their owner's frees.
+  if (mine != nullptr && chunk->owner == mine && chunk->size_class != detail::kOversizedClass) {
+    mine->free_in_retired(chunk);
+    return;
   }
   ThreadArena::release_reference(chunk, mine);
 }

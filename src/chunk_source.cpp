@@ -27,14 +27,10 @@ void release_budget(ResourceState& resource, std::size_t bytes) noexcept {
   resource.bytes_held.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
-                          unsigned size_class, ThreadArena* owner) {
-  void* memory = resource.upstream->allocate(total_bytes, kChunkAlign);
-  if ((reinterpret_cast<std::uintptr_t>(memory) & (kChunkAlign - 1)) != 0) {
-    // Masking would find garbage: refuse the block rather than corrupt memory later.
-    resource.upstream->deallocate(memory, total_bytes, kChunkAlign);
-    throw std::bad_alloc();
-  }
+namespace {
+
+ChunkHeader* init_header(void* memory, std::size_t total_bytes, unsigned size_class,
+                         ThreadArena* owner) noexcept {
   auto* chunk = ::new (memory) ChunkHeader;
   chunk->refcount.store(0, std::memory_order_relaxed);
   chunk->cookie = ChunkHeader::cookie_for(chunk);
@@ -47,13 +43,57 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
   return chunk;
 }
 
+void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
+  const std::size_t total = frame->total_bytes;
+  // Poison the cookie so a stale free into this frame trips the debug check.
+  frame->cookie = 0;
+  frame->~ChunkHeader();
+  resource.upstream->deallocate(frame, total, kChunkAlign);
+  release_budget(resource, total);
+}
+
+}  // namespace
+
+ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
+                          unsigned size_class, ThreadArena* owner) {
+  void* memory = resource.upstream->allocate(total_bytes, kChunkAlign);
+  if ((reinterpret_cast<std::uintptr_t>(memory) & (kChunkAlign - 1)) != 0) {
+    // Masking would find garbage: refuse the block rather than corrupt memory later.
+    resource.upstream->deallocate(memory, total_bytes, kChunkAlign);
+    throw std::bad_alloc();
+  }
+  return init_header(memory, total_bytes, size_class, owner);
+}
+
+ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept {
+  CHUNKPMR_ASSERT(block->size_class == kSmallBlockClass && is_small_class(size_class),
+                  "chunkpmr: carving a non-small class or from a non-block");
+  // Relaxed: the block's count is only touched by whoever uses its arena (see
+  // chunk_header.hpp), never by two threads at once.
+  block->refcount.store(block->refcount.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  const std::size_t bytes = class_bytes(size_class);
+  return init_header(reinterpret_cast<void*>(block->base() + bytes), bytes, size_class, owner);
+}
+
 void return_chunk(ResourceState& resource, ChunkHeader* chunk) noexcept {
-  const std::size_t total = chunk->total_bytes;
-  // Poison the cookie so a stale free of this chunk trips the debug check.
+  if (!chunk->is_carved()) {
+    return_frame(resource, chunk);
+    return;
+  }
   chunk->cookie = 0;
   chunk->~ChunkHeader();
-  resource.upstream->deallocate(chunk, total, kChunkAlign);
-  release_budget(resource, total);
+  release_block_reference(resource, frame_of(chunk->base()));
+}
+
+void release_block_reference(ResourceState& resource, ChunkHeader* block) noexcept {
+  const std::uint32_t count = block->refcount.load(std::memory_order_relaxed);
+  CHUNKPMR_ASSERT(count > 0, "chunkpmr: small-class block reference count underflow");
+  if (count == 1) {
+    return_frame(resource, block);
+  } else {
+    block->refcount.store(count - 1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace chunkpmr::detail

@@ -1,8 +1,10 @@
 // chunkpmr — getting chunks from upstream and giving them back, under the byte budget.
 //
-// Every chunk is requested as (total_bytes, kChunkAlign) and returned with exactly the
-// same pair. The budget is reserved before the upstream call and rolled back if it
-// fails, so bytes_held never exceeds byte_budget.
+// Frames (chunks of their own and small-class blocks, see size_classes.hpp) are
+// requested as (total_bytes, kChunkAlign) and returned with exactly the same pair. The
+// budget is reserved before the upstream call and rolled back if it fails, so
+// bytes_held never exceeds byte_budget. Carving a chunk from a block asks upstream for
+// nothing and reserves no budget: the block's 64 KiB were reserved when it was obtained.
 #pragma once
 
 #include "chunk_header.hpp"
@@ -17,13 +19,23 @@ namespace chunkpmr::detail {
 bool reserve_budget(ResourceState& resource, std::size_t bytes) noexcept;
 void release_budget(ResourceState& resource, std::size_t bytes) noexcept;
 
-// A fresh chunk with its header initialised (refcount 0, not linked anywhere), for the
-// budget already reserved by the caller. Throws what upstream throws, or
-// std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned.
+// A fresh frame with its header initialised (refcount 0, not linked anywhere), for the
+// budget already reserved by the caller. size_class kSmallBlockClass makes it a
+// small-class block (total_bytes must then be kChunkAlign). Throws what upstream
+// throws, or std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned.
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner);
 
-// Returns the chunk to upstream and its bytes to the budget.
+// The chunk of small class `size_class` at its place in `block`, with its header
+// initialised; the block gains a reference. The caller (the block's arena) makes sure
+// that place is not in use.
+ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept;
+
+// Gives the chunk back: a carved chunk to its block, anything else to upstream with its
+// bytes to the budget.
 void return_chunk(ResourceState& resource, ChunkHeader* chunk) noexcept;
+
+// Drops one reference to a small-class block; the last one returns it to upstream.
+void release_block_reference(ResourceState& resource, ChunkHeader* block) noexcept;
 
 }  // namespace chunkpmr::detail

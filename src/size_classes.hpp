@@ -1,10 +1,21 @@
 // chunkpmr — chunk size classes and the alignment rules that make masking work.
 //
-// Every chunk is obtained from upstream as (size, kChunkAlign), so any pointer handed
-// out from a chunk finds the chunk header by clearing its low 16 bits. That holds for
-// a pointer p only if p < base + kChunkAlign, which these constants guarantee:
-//  - class chunks are at most kChunkAlign bytes, and a handout is at least one byte,
-//    so its start lies strictly inside the chunk;
+// Everything chunkpmr obtains for chunks starts at a 64 KiB-aligned address (a
+// "frame"), so clearing the low 16 bits of any pointer handed out finds the frame's
+// header. A frame is one of:
+//  - a chunk of its own: a class chunk (512 B .. 64 KiB) or a one-shot oversized
+//    chunk, obtained from upstream as (total_bytes, kChunkAlign);
+//  - a small-class block: 64 KiB obtained as (kChunkAlign, kChunkAlign) and carved into
+//    the small classes 0..6, the chunk of class c at offset class_bytes(c) (the
+//    buddy layout: 512 B at 512, 1 KiB at 1 KiB, ... 32 KiB at 32 KiB; the first 512
+//    bytes hold the block's header). Glibc serves a 64 KiB-aligned request of 512 B
+//    with about 12 KiB of resident memory; one block serves a thread's whole run up
+//    the ratchet through the small classes.
+// Inside a block, the chunk holding offset o (o >= 512) starts at bit_floor(o), and
+// every carved chunk is aligned to its own size.
+// Masking works for a pointer p only if p < frame + kChunkAlign, which holds because:
+//  - class chunks and blocks are at most kChunkAlign bytes, and a handout is at least
+//    one byte, so its start lies strictly inside the frame;
 //  - an oversized chunk places its single allocation at the first offset past the
 //    header aligned to `alignment` <= kMaxChunkAlignment, i.e. below 16 KiB + 64.
 #pragma once
@@ -19,6 +30,8 @@ inline constexpr std::size_t kChunkAlign = std::size_t{64} * 1024;
 inline constexpr std::size_t kMinChunkBytes = 512;
 inline constexpr unsigned kLargestClass = 7;  // 512 << 7 == 64 KiB
 inline constexpr unsigned kOversizedClass = 0xFF;
+// The size_class of a small-class block's own header (never a chunk's).
+inline constexpr unsigned kSmallBlockClass = 0xFE;
 // Larger alignments bypass chunks (they could push the start past the first 64 KiB).
 inline constexpr std::size_t kMaxChunkAlignment = std::size_t{16} * 1024;
 
@@ -34,6 +47,11 @@ constexpr unsigned class_for_bytes(std::size_t total) noexcept {
   if (total <= kMinChunkBytes) return 0;
   const unsigned c = static_cast<unsigned>(std::bit_width((total - 1) / kMinChunkBytes));
   return c < kLargestClass ? c : kLargestClass;
+}
+
+// Classes below kLargestClass are carved from small-class blocks.
+constexpr bool is_small_class(unsigned size_class) noexcept {
+  return size_class < kLargestClass;
 }
 
 constexpr std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) noexcept {

@@ -89,7 +89,7 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
   ChunkHeader* chunk = take_cached(size_class);
   if (chunk == nullptr) {
     // If this throws, the current chunk is still installed and still serves requests.
-    chunk = obtain_fresh(class_bytes(size_class), size_class);
+    chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
   ratchet_ = std::min(size_class + 1, kLargestClass);
@@ -118,6 +118,7 @@ void ThreadArena::install(ChunkHeader* chunk) noexcept {
   chunk->refcount.store(kSurplus, std::memory_order_relaxed);
   unused_credit_ = kSurplus;
   current_ = chunk;
+  current_mask_ = ~static_cast<std::uintptr_t>(chunk->total_bytes - 1);
   cursor_ = chunk->payload();
   limit_ = chunk->end();
 }
@@ -134,6 +135,7 @@ void ThreadArena::rewind_current() noexcept {
 void ThreadArena::retire_current() noexcept {
   ChunkHeader* chunk = current_;
   current_ = nullptr;
+  current_mask_ = ~std::uintptr_t{0};
   cursor_ = 0;
   limit_ = 0;
   if (chunk == nullptr) return;
@@ -215,6 +217,43 @@ void ThreadArena::take_remote_chunks() noexcept {
   }
 }
 
+ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
+  if (is_small_class(size_class)) {
+    if (ChunkHeader* chunk = carve(size_class)) return chunk;
+  } else {
+    stop_carving();  // the ratchet is at the top: no small class follows until a reset
+  }
+  return obtain_fresh(class_bytes(size_class), size_class);
+}
+
+ChunkHeader* ThreadArena::carve(unsigned size_class) {
+  if (small_block_ != nullptr && size_class < next_carve_class_) stop_carving();
+  if (small_block_ == nullptr) {
+    // Within a tight budget a chunk of its own (as small as 512 B) may still fit where
+    // a 64 KiB block does not: the caller falls back to one.
+    if (!reserve_budget(*resource_, kChunkAlign)) return nullptr;
+    try {
+      small_block_ = obtain_chunk(*resource_, kChunkAlign, kSmallBlockClass, this);
+    } catch (...) {
+      release_budget(*resource_, kChunkAlign);
+      throw;
+    }
+    small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
+    next_carve_class_ = 0;
+  }
+  ChunkHeader* chunk = carve_chunk(small_block_, size_class, this);
+  next_carve_class_ = size_class + 1;
+  if (!is_small_class(next_carve_class_)) stop_carving();  // every place is used
+  hold(chunk);
+  return chunk;
+}
+
+void ThreadArena::stop_carving() noexcept {
+  if (small_block_ == nullptr) return;
+  release_block_reference(*resource_, small_block_);
+  small_block_ = nullptr;
+}
+
 ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
   if (!reserve_budget(*resource_, total_bytes)) {
     trim_caches();  // this thread's free chunks may be what holds the budget
@@ -227,10 +266,14 @@ ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_cl
     release_budget(*resource_, total_bytes);
     throw;
   }
+  hold(chunk);
+  return chunk;
+}
+
+void ThreadArena::hold(ChunkHeader* chunk) noexcept {
   chunk->held_next = held_;
   if (held_ != nullptr) held_->held_prev = chunk;
   held_ = chunk;
-  return chunk;
 }
 
 void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
@@ -264,6 +307,7 @@ void ThreadArena::publish_cache_stats() noexcept {
 
 void ThreadArena::detach_from_thread() noexcept {
   retire_current();
+  stop_carving();  // the block goes back once its chunks do; an adopter starts a new one
   trim_caches();
   trim_requested_.store(false, std::memory_order_relaxed);
 }
@@ -276,13 +320,17 @@ void ThreadArena::return_every_chunk() noexcept {
   pending_chunk_ = nullptr;
   pending_frees_ = 0;
   current_ = nullptr;
+  current_mask_ = ~std::uintptr_t{0};
   cursor_ = 0;
   limit_ = 0;
+  // A block goes back with the last of its carved chunks or with our reference to it,
+  // whichever comes last; the next link is read before the chunk is given back.
   while (held_ != nullptr) {
     ChunkHeader* next = held_->held_next;
     return_chunk(*resource_, held_);
     held_ = next;
   }
+  stop_carving();
   ratchet_ = resource_->initial_class;
   publish_cache_stats();
 }

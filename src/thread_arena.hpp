@@ -52,7 +52,12 @@ class alignas(64) ThreadArena {
     return true;
   }
 
-  bool is_current(const ChunkHeader* chunk) const noexcept { return chunk == current_; }
+  // Whether `address` lies in the current chunk. Every chunk is aligned to its own
+  // size, so one mask finds its base; with no current chunk the mask is all ones and
+  // no block address matches the null base.
+  bool in_current(std::uintptr_t address) const noexcept {
+    return (address & current_mask_) == reinterpret_cast<std::uintptr_t>(current_);
+  }
 
   // Free of a block in the current chunk by the owner: non-atomic bookkeeping, the
   // cursor rolls back over the most recent allocation (LIFO), and an emptied chunk is
@@ -126,7 +131,11 @@ class alignas(64) ThreadArena {
   ChunkHeader* take_cached(unsigned size_class) noexcept;
   void take_remote_chunks() noexcept;
   void release_owned(ChunkHeader* chunk) noexcept;
+  ChunkHeader* obtain_class_chunk(unsigned size_class);
+  ChunkHeader* carve(unsigned size_class);
+  void stop_carving() noexcept;
   ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
+  void hold(ChunkHeader* chunk) noexcept;
   void give_back(ChunkHeader* chunk) noexcept;
   void publish_cache_stats() noexcept;
   void honour_trim_request() noexcept;
@@ -135,6 +144,7 @@ class alignas(64) ThreadArena {
   std::uintptr_t cursor_ = 0;  // next free byte of the current region
   std::uintptr_t limit_ = 0;   // end of the current region (cursor_ <= limit_)
   ChunkHeader* current_ = nullptr;  // null while bumping the initial buffer, or before the first refill
+  std::uintptr_t current_mask_ = ~std::uintptr_t{0};  // ~(current_->total_bytes - 1)
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   unsigned ratchet_ = 0;  // smallest class of the next refill
   ResourceState* resource_;
@@ -143,7 +153,12 @@ class alignas(64) ThreadArena {
 
   // Owner thread only.
   LocalChunkCache cache_;
-  ChunkHeader* held_ = nullptr;  // every chunk obtained from upstream and not yet returned
+  ChunkHeader* held_ = nullptr;  // every chunk obtained or carved and not yet given back
+  // The small-class block this arena carves from (it holds one reference to it), and
+  // the lowest class whose place in it is still unused. The ratchet makes carved
+  // classes strictly increase, so a place is never needed twice in one block.
+  ChunkHeader* small_block_ = nullptr;
+  unsigned next_carve_class_ = 0;
 
   // Shared with other threads, on their own cache lines.
   alignas(64) RemoteChunkStack remote_;

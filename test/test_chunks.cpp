@@ -16,15 +16,13 @@
 using chunkpmr::ChunkProviderResource;
 using chunkpmr::ResourceOptions;
 using chunkpmr::test::CountingResource;
+using chunkpmr::test::chunk_span;
 using chunkpmr::test::kChunk64K;
+using chunkpmr::test::kNoBlockBudget;
 
 namespace {
 
 constexpr std::size_t kHeader = 64;  // documented chunk header size
-
-std::uintptr_t chunk_base(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kChunk64K - 1};
-}
 
 }  // namespace
 
@@ -49,15 +47,76 @@ BOOST_AUTO_TEST_CASE(exact_fit_uses_the_whole_payload) {
   CountingResource counting;
   ChunkProviderResource r(&counting);  // first chunk 512 bytes: 448 of payload
   auto* first = static_cast<std::byte*>(r.allocate(512 - kHeader, 64));
-  BOOST_TEST(counting.chunk_history().size() == 1u);
-  BOOST_TEST(counting.chunk_history()[0].bytes == 512u);
-  BOOST_TEST(reinterpret_cast<std::uintptr_t>(first) == chunk_base(first) + kHeader);
-  chunkpmr::test::allocate_and_keep(r, 1, 1);  // the chunk is full: a new one
-  BOOST_TEST(counting.chunk_history().size() == 2u);
+  BOOST_TEST(chunk_span(first).bytes == 512u);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(first) == chunk_span(first).base + kHeader);
+  void* next = r.allocate(1, 1);  // the chunk is full: a new one
+  BOOST_TEST(chunk_span(next).base != chunk_span(first).base);
+  BOOST_TEST(chunk_span(next).bytes == 1024u);
 
   ChunkProviderResource r2(&counting);
-  chunkpmr::test::allocate_and_keep(r2, 512 - kHeader + 1, 8);  // one byte too many for a 512-byte chunk
-  BOOST_TEST(counting.chunk_history().back().bytes == 1024u);
+  void* p = r2.allocate(512 - kHeader + 1, 8);  // one byte too many for a 512-byte chunk
+  BOOST_TEST(chunk_span(p).bytes == 1024u);
+  r2.deallocate(p, 512 - kHeader + 1, 8);
+}
+
+BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    std::vector<void*> blocks;
+    std::vector<chunkpmr::test::ChunkSpan> chunks;
+    while (chunks.size() < 9) {  // 512 B .. 32 KiB carved, then two 64 KiB chunks
+      void* p = r.allocate(400, 8);
+      blocks.push_back(p);
+      if (chunks.empty() || chunk_span(p).base != chunks.back().base) chunks.push_back(chunk_span(p));
+    }
+    const std::uintptr_t block = chunks.front().frame;
+    for (std::size_t c = 0; c < 7; ++c) {
+      BOOST_TEST(chunks[c].bytes == std::size_t{512} << c);
+      BOOST_TEST(chunks[c].frame == block);
+      BOOST_TEST(chunks[c].base == block + chunks[c].bytes);  // the buddy layout
+    }
+    for (std::size_t c = 7; c < 9; ++c) {
+      BOOST_TEST(chunks[c].bytes == kChunk64K);
+      BOOST_TEST(chunks[c].base == chunks[c].frame);
+    }
+    // Upstream saw one block for all seven small classes, then one call per 64 KiB chunk.
+    auto history = counting.chunk_history();
+    BOOST_TEST(history.size() == 3u);
+    for (auto& h : history) BOOST_TEST((h.bytes == kChunk64K && h.alignment == kChunk64K));
+    BOOST_TEST(r.stats().normal_chunks_allocated == 9u);
+    BOOST_TEST(r.stats().bytes_held == 3 * kChunk64K);
+
+    // The block goes back once every carved chunk has, the arena having moved past
+    // the small classes; the 64 KiB chunks stay (one current, one cached).
+    for (void* p : blocks) r.deallocate(p, 400, 8);
+    void* big = r.allocate(70000, 8);  // a slow path applies the batched frees
+    r.deallocate(big, 70000, 8);
+    BOOST_TEST(counting.outstanding_blocks() == 2u);
+    BOOST_TEST(r.stats().bytes_held == 2 * kChunk64K);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_budget_below_a_block_gets_chunks_of_their_own) {
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 4096});
+    std::vector<void*> blocks;
+    for (int i = 0; i < 5; ++i) blocks.push_back(r.allocate(400, 8));  // 512, 1 KiB, 2 KiB
+    auto history = counting.chunk_history();
+    BOOST_TEST(history.size() == 3u);
+    for (std::size_t c = 0; c < history.size(); ++c) {
+      BOOST_TEST(history[c].bytes == std::size_t{512} << c);
+      BOOST_TEST(history[c].alignment == kChunk64K);
+    }
+    BOOST_TEST(chunk_span(blocks.back()).base == chunk_span(blocks.back()).frame);
+    BOOST_TEST(r.stats().bytes_held == 512u + 1024u + 2048u);
+    BOOST_CHECK_THROW(r.allocate(4000, 8), std::bad_alloc);  // 4 KiB more exceeds it
+    for (void* p : blocks) r.deallocate(p, 400, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
@@ -65,11 +124,12 @@ BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
   const ResourceOptions options{.upstream = &counting, .max_normal_alloc = 4096};
   {
     ChunkProviderResource r(options);
-    chunkpmr::test::allocate_and_keep(r, 4096 - 8, 8);  // bytes + alignment == max_normal_alloc: a class chunk
+    void* p = r.allocate(4096 - 8, 8);  // bytes + alignment == max_normal_alloc: a class chunk
     auto s = r.stats();
     BOOST_TEST(s.normal_chunks_allocated == 1u);
     BOOST_TEST(s.oversized_chunks_allocated == 0u);
-    BOOST_TEST(counting.chunk_history().back().bytes == 8192u);
+    BOOST_TEST(chunk_span(p).bytes == 8192u);
+    r.deallocate(p, 4096 - 8, 8);
   }
   {
     ChunkProviderResource r(options);
@@ -79,7 +139,7 @@ BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
     BOOST_TEST(s.oversized_chunks_allocated == 1u);
     BOOST_TEST(counting.chunk_history().back().bytes == kHeader + 4096 - 7);
     BOOST_TEST(counting.chunk_history().back().alignment == kChunk64K);
-    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) == chunk_base(p) + kHeader);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) == chunk_span(p).frame + kHeader);
     const std::size_t before = counting.outstanding_chunks();
     r.deallocate(p, 4096 - 7, 8);  // returned upstream at once, never cached
     BOOST_TEST(counting.outstanding_chunks() == before - 1);
@@ -101,8 +161,8 @@ BOOST_AUTO_TEST_CASE(alignment_16k_from_chunks_32k_passes_through) {
     ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_normal_alloc = 65472});
     void* p16 = r.allocate(100, 16384);
     BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) % 16384 == 0u);
-    BOOST_TEST(counting.chunk_history().back().alignment == kChunk64K);  // from a chunk
-    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) - chunk_base(p16) == 16384u);
+    BOOST_TEST(chunk_span(p16).bytes == 32768u);  // from a chunk: the first 16 KiB-aligned
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) - chunk_span(p16).base == 16384u);  // offset
     BOOST_TEST(r.stats().passthrough_allocations == 0u);
 
     void* p32 = r.allocate(100, 32768);
@@ -134,21 +194,28 @@ BOOST_AUTO_TEST_CASE(default_16k_alignment_takes_a_one_shot_chunk) {
 BOOST_AUTO_TEST_CASE(class_ratchet_grows_one_class_per_refill_up_to_64k) {
   CountingResource counting;
   ChunkProviderResource r(&counting);
-  for (int i = 0; i < 1000; ++i) chunkpmr::test::allocate_and_keep(r, 400, 8);
-  auto history = counting.chunk_history();
-  BOOST_REQUIRE(history.size() >= 10u);
-  for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(history[i].bytes == (std::size_t{512} << i));
-  for (std::size_t i = 8; i < history.size(); ++i) BOOST_TEST(history[i].bytes == kChunk64K);
+  std::vector<std::size_t> sizes;
+  std::uintptr_t last = 0;
+  for (int i = 0; i < 1000; ++i) {
+    void* p = r.allocate(400, 8);
+    if (chunk_span(p).base != last) sizes.push_back(chunk_span(p).bytes);
+    last = chunk_span(p).base;
+  }
+  BOOST_REQUIRE(sizes.size() >= 10u);
+  for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(sizes[i] == (std::size_t{512} << i));
+  for (std::size_t i = 8; i < sizes.size(); ++i) BOOST_TEST(sizes[i] == kChunk64K);
 }
 
 BOOST_AUTO_TEST_CASE(initial_chunk_bytes_sets_the_first_class) {
   CountingResource counting;
   ChunkProviderResource a(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 3000});
-  chunkpmr::test::allocate_and_keep(a, 1, 1);
-  BOOST_TEST(counting.chunk_history().back().bytes == 4096u);
+  void* p = a.allocate(1, 1);
+  BOOST_TEST(chunk_span(p).bytes == 4096u);
+  BOOST_TEST(chunk_span(p).base == chunk_span(p).frame + 4096u);  // its place in the block
   ChunkProviderResource b(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 1 << 30});
-  chunkpmr::test::allocate_and_keep(b, 1, 1);
-  BOOST_TEST(counting.chunk_history().back().bytes == kChunk64K);
+  void* q = b.allocate(1, 1);
+  BOOST_TEST(chunk_span(q).bytes == kChunk64K);
+  BOOST_TEST(chunk_span(q).base == chunk_span(q).frame);
 }
 
 BOOST_AUTO_TEST_CASE(lifo_free_rolls_the_cursor_back) {
@@ -216,16 +283,16 @@ BOOST_AUTO_TEST_CASE(steady_state_churn_makes_no_upstream_calls) {
 
 BOOST_AUTO_TEST_CASE(below_floor_chunks_go_back_upstream) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget});
   void* in_first = r.allocate(400, 8);  // class 0 chunk (512 bytes)
   chunkpmr::test::allocate_and_keep(r, 400, 8);                   // refill: class 1 becomes current, floor 1
   BOOST_TEST(counting.outstanding_chunks() == 2u);
   r.deallocate(in_first, 400, 8);  // the owner's free is batched, not yet applied
   BOOST_TEST(counting.outstanding_chunks_of_size(512) == 1u);
-  void* big = r.allocate(70000, 8);  // the next slow path applies it: the 512-byte
+  void* big = r.allocate(40000, 8);  // the next slow path applies it: the 512-byte
   BOOST_TEST(counting.outstanding_chunks_of_size(512) == 0u);  // chunk, below the floor,
   BOOST_TEST(r.stats().cached_chunks == 0u);                   // went upstream
-  r.deallocate(big, 70000, 8);
+  r.deallocate(big, 40000, 8);
 }
 
 BOOST_AUTO_TEST_CASE(owner_frees_in_retired_chunks_are_batched_per_chunk) {
@@ -250,7 +317,7 @@ BOOST_AUTO_TEST_CASE(owner_frees_in_retired_chunks_are_batched_per_chunk) {
 
 BOOST_AUTO_TEST_CASE(raising_the_floor_evicts_smaller_cached_chunks) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget});
   // Fill the 512-byte chunk, have another thread free its block: at the next refill it
   // retires empty and is cached (class 0 >= floor 0) ...
   void* p = r.allocate(400, 8);

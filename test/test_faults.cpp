@@ -79,7 +79,8 @@ BOOST_AUTO_TEST_CASE(upstream_failing_at_every_call) {
     free_all(r, live);
     calls = counting.allocations();
   }
-  BOOST_REQUIRE(calls > 20u);
+  BOOST_TEST_MESSAGE("upstream calls in one clean run: " << calls);
+  BOOST_REQUIRE(calls > 12u);  // blocks, chunks, one-shot chunks, pass-through, an arena
   for (std::size_t k = 1; k <= calls; ++k) {
     CountingResource counting;
     {

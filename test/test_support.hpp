@@ -1,6 +1,8 @@
 // Test helpers: an instrumented upstream that records every block it hands out.
 #pragma once
 
+#include "../src/chunk_header.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -142,5 +144,22 @@ inline bool check_pattern(const void* p, std::size_t n, std::uintptr_t seed) {
 }
 
 constexpr std::size_t kChunk64K = 64 * 1024;
+
+// The chunk holding a block, found by the library's own lookup (a white-box view for
+// tests that pin the chunk layout): where it starts, its size, and where its 64 KiB
+// frame starts (the chunk itself, or the small-class block it was carved from).
+struct ChunkSpan {
+  std::uintptr_t base;
+  std::size_t bytes;
+  std::uintptr_t frame;
+};
+inline ChunkSpan chunk_span(const void* p) {
+  const chunkpmr::detail::ChunkHeader* chunk = chunkpmr::detail::chunk_of(p);
+  return {chunk->base(), chunk->total_bytes,
+          reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kChunk64K - 1}};
+}
+// A budget below one 64 KiB small-class block: every chunk is then one of its own, as
+// upstream sees it (tests of cache rules that watch single chunks come and go).
+constexpr std::size_t kNoBlockBudget = 60000;
 
 }  // namespace chunkpmr::test

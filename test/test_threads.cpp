@@ -158,6 +158,40 @@ BOOST_FIXTURE_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed, NoW
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_small_class_block_outlives_the_thread_that_carved_it,
+                        NoWorkerFailures) {
+  // The thread exits with live blocks in chunks carved from its small-class block
+  // (512 B, 1 KiB, 2 KiB): the block stays until the last of them is freed here.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    std::vector<Block> blocks;
+    std::thread([&] {
+      for (int i = 0; i < 5; ++i) {
+        void* p = r.allocate(400, 8);
+        fill_pattern(p, 400, static_cast<std::uintptr_t>(i));
+        blocks.push_back(Block{p, 400, static_cast<std::uintptr_t>(i)});
+      }
+    }).join();
+    BOOST_TEST(counting.outstanding_chunks() == 1u);  // the block
+    BOOST_TEST(r.stats().bytes_held == chunkpmr::test::kChunk64K);
+    for (const Block& b : blocks) {
+      BOOST_REQUIRE(check_pattern(b.p, b.bytes, b.seed));
+      r.deallocate(b.p, b.bytes, 8);
+    }
+    r.trim();  // the detached arena's chunks came home; the last one frees the block
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    BOOST_TEST(counting.outstanding_chunks() == 0u);
+    std::thread([&] {  // an adopter of that arena carves from a block of its own
+      void* p = r.allocate(400, 8);
+      WORKER_CHECK(chunkpmr::test::chunk_span(p).bytes == 4096u);  // the ratchet went on
+      r.deallocate(p, 400, 8);
+    }).join();
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
 BOOST_FIXTURE_TEST_CASE(exited_threads_arenas_are_adopted, NoWorkerFailures) {
   CountingResource counting;
   ChunkProviderResource r(&counting);
