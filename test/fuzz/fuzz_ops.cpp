@@ -118,7 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   {
     const std::uint8_t config = in.byte();
     ResourceOptions options{.upstream = &counting};
-    if (config & 1) options.byte_budget = std::size_t{64} * 1024 * (1 + (config >> 4));
+    // Budgets from 8 KiB (below one small-class block: chunks of their own) to 1 MiB.
+    if (config & 1) options.byte_budget = std::size_t{8} * 1024 * (1 + (config >> 1) % 128);
     if (config & 2) options.max_normal_alloc = 4096;
     if (config & 4) options.initial_chunk_bytes = 65536;
     if (config & 8) options.max_cached_bytes_per_thread = 0;
