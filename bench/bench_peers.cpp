@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 namespace {
 
 using chunkpmr::bench::has_upstream;
@@ -25,6 +27,12 @@ using chunkpmr::bench::Peer;
 using chunkpmr::bench::peer_name;
 using chunkpmr::bench::thread_safe;
 using chunkpmr::bench::Subject;
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
 
 void report_footprint(benchmark::State& state, const Subject& subject, double requested_bytes) {
   if (!has_upstream(subject.peer())) return;
@@ -43,6 +51,7 @@ void small_allocations(benchmark::State& state, Peer peer) {
   constexpr int kBlocks = 1 << 16;
   std::vector<std::pair<void*, std::size_t>> blocks(kBlocks);
   double requested = 0;
+  const long faults_before = minor_faults();
   for (auto _ : state) {
     requested = 0;
     for (int i = 0; i < kBlocks; ++i) {
@@ -59,6 +68,10 @@ void small_allocations(benchmark::State& state, Peer peer) {
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * kBlocks);
+  // Page faults show what glibc does with the memory a release() gives back (trimmed
+  // from the heap top and faulted in again by the next round, or kept).
+  state.counters["minor_faults_per_round"] =
+      static_cast<double>(minor_faults() - faults_before) / static_cast<double>(state.iterations());
   report_footprint(state, subject, requested);
 }
 

@@ -4,6 +4,7 @@
   report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout (README's quick job)
   report.py perf OUT.md --main RUN.json [--preload LABEL=RUN.json ...]
                  --callgrind TABLE.md --rss TABLE.md --command "..." --machine "..."
+                 --isolated DEFAULT.json TUNED.json
 
 Extra runs (LABEL=file) are runs of the same binary under LD_PRELOAD of another
 malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc)."""
@@ -39,7 +40,8 @@ def load(path, relabel_new_delete=None):
             ns = 1e9 / b["items_per_second"]
         else:  # release_many: time per release() in ms
             ns = b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
-        rows[workload][peer] = {"ns": ns, "fp": b.get("upstream_per_requested", math.nan)}
+        rows[workload][peer] = {"ns": ns, "fp": b.get("upstream_per_requested", math.nan),
+                                "faults": b.get("minor_faults_per_round", math.nan)}
     return rows
 
 
@@ -108,6 +110,19 @@ def scaling_table(rows, peers):
     return "\n".join(lines)
 
 
+def isolated_table(default_rows, tuned_rows):
+    """small_alloc run alone, with glibc's default trim/mmap thresholds and with fixed ones."""
+    lines = ["| glibc settings | chunkpmr ns/item | monotonic ns/item | monotonic / chunkpmr "
+             "| chunkpmr faults per round | monotonic faults per round |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, rows in (("default", default_rows), ("trim and mmap thresholds fixed", tuned_rows)):
+        r = rows["small_alloc"]
+        ours, mono = r["chunkpmr"], r["std_monotonic"]
+        lines.append(f"| {label} | {ours['ns']:.2f} | {mono['ns']:.2f} | x{mono['ns'] / ours['ns']:.2f} "
+                     f"| {ours['faults']:.0f} | {mono['faults']:.0f} |")
+    return "\n".join(lines)
+
+
 def parse_extras(args):
     extras = []
     for a in args:
@@ -141,7 +156,8 @@ def main(argv):
             .replace("@FOOTPRINT@", footprint_table(rows, peers))
             .replace("@SCALING@", scaling_table(rows, peers))
             .replace("@CALLGRIND@", callgrind)
-            .replace("@RSS@", rss))
+            .replace("@RSS@", rss)
+            .replace("@ISOLATED@", isolated_table(load(opts["isolated"][0]), load(opts["isolated"][1]))))
     open(out, "w").write(text)
 
 

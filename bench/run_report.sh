@@ -19,11 +19,20 @@ LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_
   --benchmark_out="$out/mimalloc.json" >/dev/null 2>"$out/mimalloc.log"
 LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_delete' \
   --benchmark_out="$out/jemalloc.json" >/dev/null 2>"$out/jemalloc.log"
+# small_alloc alone: glibc's dynamic trim/mmap thresholds then depend on this workload
+# only; the second run fixes them, to show how much of the time is glibc's.
+isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=5
+          --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+          --benchmark_out_format=json)
+"$bench" "${isolated[@]}" --benchmark_out="$out/isolated.json" >/dev/null 2>"$out/isolated.log"
+GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432 \
+  "$bench" "${isolated[@]}" --benchmark_out="$out/isolated_tuned.json" >/dev/null 2>"$out/isolated_tuned.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
 python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --main "$out/main.json" --preload "mimalloc=$out/mimalloc.json" "jemalloc=$out/jemalloc.json" \
   --callgrind "$out/callgrind.md" --rss "$out/rss.md" --template "$root/bench/PERF.md.in" \
+  --isolated "$out/isolated.json" "$out/isolated_tuned.json" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md written"
