@@ -56,10 +56,17 @@ void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
 
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner) {
-  void* memory = resource.upstream->allocate(total_bytes, kChunkAlign);
+  void* memory;
+  try {
+    memory = resource.upstream->allocate(total_bytes, kChunkAlign);
+  } catch (...) {
+    release_budget(resource, total_bytes);
+    throw;
+  }
   if ((reinterpret_cast<std::uintptr_t>(memory) & (kChunkAlign - 1)) != 0) {
     // Masking would find garbage: refuse the block rather than corrupt memory later.
     resource.upstream->deallocate(memory, total_bytes, kChunkAlign);
+    release_budget(resource, total_bytes);
     throw std::bad_alloc();
   }
   return init_header(memory, total_bytes, size_class, owner);

@@ -22,7 +22,8 @@ void release_budget(ResourceState& resource, std::size_t bytes) noexcept;
 // A fresh frame with its header initialised (refcount 0, not linked anywhere), for the
 // budget already reserved by the caller. size_class kSmallBlockClass makes it a
 // small-class block (total_bytes must then be kChunkAlign). Throws what upstream
-// throws, or std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned.
+// throws, or std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned;
+// either way the reservation is given back first.
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner);
 

@@ -41,7 +41,8 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 }
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
-  CHUNKPMR_ASSERT(arena->held_ == nullptr, "chunkpmr: arena destroyed while holding chunks");
+  CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr,
+                  "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
   arena->~ThreadArena();
   if (reinterpret_cast<std::byte*>(arena) == resource.inline_arena) {
@@ -232,12 +233,7 @@ ChunkHeader* ThreadArena::carve(unsigned size_class) {
     // Within a tight budget a chunk of its own (as small as 512 B) may still fit where
     // a 64 KiB block does not: the caller falls back to one.
     if (!reserve_budget(*resource_, kChunkAlign)) return nullptr;
-    try {
-      small_block_ = obtain_chunk(*resource_, kChunkAlign, kSmallBlockClass, this);
-    } catch (...) {
-      release_budget(*resource_, kChunkAlign);
-      throw;
-    }
+    small_block_ = obtain_chunk(*resource_, kChunkAlign, kSmallBlockClass, this);
     small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
     next_carve_class_ = 0;
   }
@@ -259,13 +255,7 @@ ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_cl
     trim_caches();  // this thread's free chunks may be what holds the budget
     if (!reserve_budget(*resource_, total_bytes)) throw std::bad_alloc();
   }
-  ChunkHeader* chunk;
-  try {
-    chunk = obtain_chunk(*resource_, total_bytes, size_class, this);
-  } catch (...) {
-    release_budget(*resource_, total_bytes);
-    throw;
-  }
+  ChunkHeader* chunk = obtain_chunk(*resource_, total_bytes, size_class, this);
   hold(chunk);
   return chunk;
 }

@@ -208,3 +208,48 @@ BOOST_AUTO_TEST_CASE(budget_at_every_boundary) {
   BOOST_TEST(failures > 0u);  // small budgets did fail
   BOOST_TEST_MESSAGE("budget sweep: " << needed / 512 + 2 << " budgets, " << failures << " failed runs");
 }
+
+namespace {
+
+// An upstream that ignores the requested alignment: every block is 64 bytes past an
+// address aligned as asked, so no 64 KiB-aligned request is honoured.
+class MisaligningUpstream : public std::pmr::memory_resource {
+ public:
+  std::size_t outstanding = 0;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    void* p = counting_.allocate(bytes + 64, alignment);
+    ++outstanding;
+    return static_cast<std::byte*>(p) + 64;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    counting_.deallocate(static_cast<std::byte*>(p) - 64, bytes + 64, alignment);
+    --outstanding;
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+  CountingResource counting_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_ignoring_alignment_gets_bad_alloc_not_corruption) {
+  // Every kind of frame: a small-class block, a chunk of its own (budget below a
+  // block), a 64 KiB class chunk, a one-shot chunk.
+  MisaligningUpstream upstream;
+  const ResourceOptions kinds[] = {
+      {.upstream = &upstream},
+      {.upstream = &upstream, .byte_budget = 4096},
+      {.upstream = &upstream, .initial_chunk_bytes = 65536},
+  };
+  for (const ResourceOptions& options : kinds) {
+    ChunkProviderResource r(options);
+    for (std::size_t bytes : {8u, 20000u}) {
+      BOOST_CHECK_THROW(r.allocate(bytes, 8), std::bad_alloc);
+      BOOST_TEST(r.stats().bytes_held == 0u);  // the budget reservation was given back
+      BOOST_TEST(upstream.outstanding == 0u);  // and so was the misaligned block
+    }
+  }
+}
