@@ -245,8 +245,7 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
                     "chunkpmr: deallocate with a size larger than the block");
   }
 #endif
-  const detail::ThreadSlots& ts = detail::t_slots;
-  ThreadArena* mine = ts.mru_id == state_.id ? ts.mru_arena : detail::find_arena(state_);
+  ThreadArena* mine = detail::arena_for_free(state_);
   if (mine != nullptr && mine->in_current(address)) {
     mine->free_in_current(address, bytes);
     return;

@@ -96,6 +96,7 @@ void attach_locked(ThreadSlots& ts, ResourceState& resource, ThreadArena* arena)
   arena->attached = true;
   *victim = ThreadSlot{resource.id, &resource, arena, 0};
   remember(ts, *victim);
+  ts.no_arena_id = 0;  // it may have said "no arena" for this resource
 }
 
 }  // namespace
@@ -112,6 +113,7 @@ ThreadArena* find_arena(const ResourceState& resource) noexcept {
       return slot.arena;
     }
   }
+  ts.no_arena_id = resource.id;
   return nullptr;
 }
 

@@ -35,6 +35,10 @@ struct ThreadSlot {
 struct ThreadSlots {
   std::uint64_t mru_id;     // 0: none (ids start at 1)
   ThreadArena* mru_arena;
+  // The last resource find_arena found no arena for: a thread that only frees blocks of
+  // a resource (a consumer) skips the slot scan on each free. Only attach_locked can
+  // make it wrong, and it clears it.
+  std::uint64_t no_arena_id;
   ThreadSlot slots[kSlotsPerThread];
   std::uint64_t use_clock;
   bool exit_hook_armed;
@@ -52,8 +56,17 @@ extern std::mutex g_lifetime_mutex;
 
 std::uint64_t new_resource_id() noexcept;
 
-// The calling thread's arena for `resource`, or nullptr. No lock.
+// The calling thread's arena for `resource`, or nullptr (remembered in no_arena_id).
+// No lock.
 ThreadArena* find_arena(const ResourceState& resource) noexcept;
+
+// find_arena with both one-entry caches checked inline first: the free path.
+inline ThreadArena* arena_for_free(const ResourceState& resource) noexcept {
+  const ThreadSlots& ts = t_slots;
+  if (ts.mru_id == resource.id) return ts.mru_arena;
+  if (ts.no_arena_id == resource.id) return nullptr;
+  return find_arena(resource);
+}
 
 // The calling thread's arena for `resource`, attaching one (adopting a detached arena
 // or creating one from upstream) if needed. nullptr if the thread is past its exit

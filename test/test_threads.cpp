@@ -192,6 +192,27 @@ BOOST_FIXTURE_TEST_CASE(a_small_class_block_outlives_the_thread_that_carved_it,
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_thread_that_only_freed_gets_the_owner_path_once_it_allocates,
+                        NoWorkerFailures) {
+  // A thread's frees remember that it has no arena for the resource; when it then
+  // allocates (and gets an arena) its own frees must take the owner's path: the LIFO
+  // rollback shows it (the remote path would leave the cursor where it is).
+  ChunkProviderResource r;
+  ChunkProviderResource other;
+  void* from_main = r.allocate(40, 8);
+  std::thread([&] {
+    void* elsewhere = other.allocate(8, 8);  // an arena for another resource
+    r.deallocate(from_main, 40, 8);  // no arena for r here: the remote path
+    void* a = r.allocate(40, 8);
+    other.deallocate(other.allocate(8, 8), 8, 8);  // back to the other arena: it is the
+    r.deallocate(a, 40, 8);                        // most recent, r's arena is found again
+    void* b = r.allocate(40, 8);
+    WORKER_CHECK(a == b);
+    r.deallocate(b, 40, 8);
+    other.deallocate(elsewhere, 8, 8);
+  }).join();
+}
+
 BOOST_FIXTURE_TEST_CASE(exited_threads_arenas_are_adopted, NoWorkerFailures) {
   CountingResource counting;
   ChunkProviderResource r(&counting);
