@@ -4,6 +4,9 @@
 // and setup cancel out:
 //   bench_fastpath PEER alloc N            N allocations of 32 bytes, no frees
 //   bench_fastpath PEER alloc_then_free N  the same, then every block freed in order
+//   bench_fastpath PEER alloc_then_remote_free N
+//                                         the same, the frees made by another thread
+//                                         (after the allocating one is done: no overlap)
 // PEER: chunkpmr std_monotonic std_unsync_pool std_sync_pool new_delete
 #include <chunkpmr/chunk_provider_resource.hpp>
 
@@ -12,15 +15,17 @@
 #include <cstring>
 #include <memory>
 #include <memory_resource>
+#include <thread>
 #include <vector>
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: %s PEER alloc|alloc_then_free N\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PEER alloc|alloc_then_free|alloc_then_remote_free N\n", argv[0]);
     return 2;
   }
   const std::string peer = argv[1];
   const bool then_free = std::strcmp(argv[2], "alloc_then_free") == 0;
+  const bool then_remote_free = std::strcmp(argv[2], "alloc_then_remote_free") == 0;
   const std::size_t n = std::strtoull(argv[3], nullptr, 10);
   std::unique_ptr<std::pmr::memory_resource> owned;
   std::pmr::memory_resource* r = nullptr;
@@ -39,9 +44,11 @@ int main(int argc, char** argv) {
   void* volatile sink;
   for (std::size_t i = 0; i < n; ++i) blocks[i] = r->allocate(32, 8);
   sink = blocks[n / 2];
-  if (then_free) {
+  auto free_all = [&] {
     for (std::size_t i = 0; i < n; ++i) r->deallocate(blocks[i], 32, 8);
-  }
+  };
+  if (then_free) free_all();
+  if (then_remote_free) std::thread(free_all).join();
   static_cast<void>(sink);
   return 0;
 }

@@ -4,10 +4,11 @@
   report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout (README's quick job)
   report.py perf OUT.md --main RUN.json [--preload LABEL=RUN.json ...]
                  --callgrind TABLE.md --rss TABLE.md --command "..." --machine "..."
-                 --isolated DEFAULT.json TUNED.json
+                 --isolated "LABEL=RUN.json" ...   (small_alloc alone under glibc settings)
 
 Extra runs (LABEL=file) are runs of the same binary under LD_PRELOAD of another
-malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc)."""
+malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc), as a ratio to
+the chunkpmr rows of the same run when it has them."""
 import json
 import math
 import sys
@@ -33,15 +34,21 @@ def load(path, relabel_new_delete=None):
         if b.get("threads", 1) > 1 or workload == "independent_threads":
             workload += f"/{b.get('threads', 1)}t"
         if relabel_new_delete:
-            if peer != "new_delete":
+            if peer not in ("new_delete", "chunkpmr"):
                 continue
-            peer = relabel_new_delete
+            peer = relabel_new_delete if peer == "new_delete" else "chunkpmr_ref"
         if "items_per_second" in b:
             ns = 1e9 / b["items_per_second"]
         else:  # release_many: time per release() in ms
             ns = b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
         rows[workload][peer] = {"ns": ns, "fp": b.get("upstream_per_requested", math.nan),
                                 "faults": b.get("minor_faults_per_round", math.nan)}
+    if relabel_new_delete:
+        # The preloaded malloc is compared with chunkpmr measured in the same process.
+        for by_peer in rows.values():
+            ref = by_peer.pop("chunkpmr_ref", None)
+            if ref and relabel_new_delete in by_peer:
+                by_peer[relabel_new_delete]["ref_ns"] = ref["ns"]
     return rows
 
 
@@ -80,7 +87,7 @@ def ratio_table(rows, peers, markdown):
             elif p == "chunkpmr":
                 cells.append(fmt_time(ours))
             else:
-                cells.append(f"x{by_peer[p]['ns'] / ours:.2f}")
+                cells.append(f"x{by_peer[p]['ns'] / by_peer[p].get('ref_ns', ours):.2f}")
         if markdown:
             lines.append(f"| {workload} | " + " | ".join(cells) + " |")
         else:
@@ -110,12 +117,12 @@ def scaling_table(rows, peers):
     return "\n".join(lines)
 
 
-def isolated_table(default_rows, tuned_rows):
-    """small_alloc run alone, with glibc's default trim/mmap thresholds and with fixed ones."""
+def isolated_table(runs):
+    """small_alloc run alone under several glibc settings: [(label, rows), ...]."""
     lines = ["| glibc settings | chunkpmr ns/item | monotonic ns/item | monotonic / chunkpmr "
              "| chunkpmr faults per round | monotonic faults per round |",
              "|---|---:|---:|---:|---:|---:|"]
-    for label, rows in (("default", default_rows), ("trim and mmap thresholds fixed", tuned_rows)):
+    for label, rows in runs:
         r = rows["small_alloc"]
         ours, mono = r["chunkpmr"], r["std_monotonic"]
         lines.append(f"| {label} | {ours['ns']:.2f} | {mono['ns']:.2f} | x{mono['ns'] / ours['ns']:.2f} "
@@ -157,7 +164,8 @@ def main(argv):
             .replace("@SCALING@", scaling_table(rows, peers))
             .replace("@CALLGRIND@", callgrind)
             .replace("@RSS@", rss)
-            .replace("@ISOLATED@", isolated_table(load(opts["isolated"][0]), load(opts["isolated"][1]))))
+            .replace("@ISOLATED@", isolated_table(
+                [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]])))
     open(out, "w").write(text)
 
 

@@ -15,24 +15,32 @@ args=(--benchmark_repetitions=5 --benchmark_min_time=0.2 --benchmark_enable_rand
 bench="$build/bench/bench_peers"
 "$bench" "${args[@]}" --benchmark_out="$out/main.json" >/dev/null 2>"$out/main.log"
 lib=/usr/lib/x86_64-linux-gnu
-LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_delete' \
+LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new_delete|chunkpmr)' \
   --benchmark_out="$out/mimalloc.json" >/dev/null 2>"$out/mimalloc.log"
-LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/new_delete' \
+LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new_delete|chunkpmr)' \
   --benchmark_out="$out/jemalloc.json" >/dev/null 2>"$out/jemalloc.log"
 # small_alloc alone: glibc's dynamic trim/mmap thresholds then depend on this workload
-# only; the second run fixes them, to show how much of the time is glibc's.
+# only. Further runs fix the thresholds (one, the other, both) to show how much of the
+# time is glibc's.
 isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=5
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
-"$bench" "${isolated[@]}" --benchmark_out="$out/isolated.json" >/dev/null 2>"$out/isolated.log"
-GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432 \
-  "$bench" "${isolated[@]}" --benchmark_out="$out/isolated_tuned.json" >/dev/null 2>"$out/isolated_tuned.log"
+mmap_fixed=glibc.malloc.mmap_threshold=262144
+trim_fixed=glibc.malloc.trim_threshold=8388608
+isolated_args=()
+for setting in "default=" "mmap threshold 256 KiB=$mmap_fixed" "trim threshold 8 MiB=$trim_fixed" \
+               "both=$mmap_fixed:$trim_fixed"; do
+  label=${setting%%=*}
+  file="$out/isolated_${#isolated_args[@]}.json"
+  GLIBC_TUNABLES=${setting#*=} "$bench" "${isolated[@]}" --benchmark_out="$file" >/dev/null 2>>"$out/isolated.log"
+  isolated_args+=("$label=$file")
+done
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
 python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --main "$out/main.json" --preload "mimalloc=$out/mimalloc.json" "jemalloc=$out/jemalloc.json" \
   --callgrind "$out/callgrind.md" --rss "$out/rss.md" --template "$root/bench/PERF.md.in" \
-  --isolated "$out/isolated.json" "$out/isolated_tuned.json" \
+  --isolated "${isolated_args[@]}" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md written"
