@@ -1,7 +1,8 @@
 // chunkpmr — one thread's arena for one resource.
 //
 // An arena holds a current chunk and bumps a cursor through it; it owns every chunk
-// it obtained from upstream (the "held" list) until that chunk goes back upstream.
+// it obtained from upstream or carved from its small-class block (the "held" list)
+// until that chunk is given back, and the blocks those chunks were carved from.
 // The arena object itself lives as long as its resource (or until release()): when
 // its thread exits it is detached and later adopted by another thread, so a chunk's
 // `owner` pointer stays valid for as long as the chunk can be freed.
