@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — the two free-chunk caches of a thread arena.
 //
 // LocalChunkCache: a plain LIFO list of free chunks, touched only by the thread that
@@ -107,7 +108,7 @@ class RemoteChunkStack {
                                           std::memory_order_relaxed));
   }
 
-  // Owner thread only (or whoever holds the arena exclusively under the lifetime lock).
+  // Owner thread only (or whoever has the arena to itself: arena_lookup.hpp).
   ChunkHeader* take_all() noexcept {
     if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
     return head_.exchange(nullptr, std::memory_order_acquire);

@@ -1,11 +1,13 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — the resource façade: routing of each request, construction, release,
 // trim, stats, and the over-aligned pass-through.
 #include <chunkpmr/chunk_provider_resource.hpp>
 
+#include "arena_lookup.hpp"
 #include "check.hpp"
 #include "chunk_source.hpp"
+#include "first_buffer.hpp"
 #include "thread_arena.hpp"
-#include "thread_registry.hpp"
 
 #include <bit>
 #include <new>
@@ -22,6 +24,7 @@ struct PassThroughBlock {
   void* block;
   std::size_t total_bytes;
   std::size_t alignment;
+  const ResourceState* resource;  // for the debug check on free
 };
 
 namespace {
@@ -30,18 +33,26 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
   return (bytes + alignof(PassThroughBlock) - 1) & ~(alignof(PassThroughBlock) - 1);
 }
 
+// A size no object can have goes to upstream exactly as asked, so that upstream's own
+// exception propagates (as monotonic_buffer_resource does); if upstream returns
+// anyway, its block is given back and std::bad_alloc thrown.
+[[noreturn, gnu::noinline]] void forward_impossible(ResourceState& r, std::size_t bytes,
+                                                    std::size_t alignment) {
+  void* p = r.upstream->allocate(bytes, alignment);
+  r.upstream->deallocate(p, bytes, alignment);
+  throw std::bad_alloc();
+}
+
 // The pass-through functions stay out of line, like allocate_slow, to keep the
 // routing functions' fast paths free of register saves.
 [[gnu::noinline]] void* allocate_passthrough(ResourceState& r, std::size_t bytes,
                                              std::size_t alignment) {
-  if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - alignment - sizeof(PassThroughBlock)) {
-    throw std::bad_alloc();  // larger than any object can be
-  }
+  if (bytes > kMaxObjectBytes) forward_impossible(r, bytes, alignment);
   const std::size_t offset = passthrough_record_offset(bytes);
   const std::size_t total = offset + sizeof(PassThroughBlock);
   void* block = r.upstream->allocate(total, alignment);
   auto* record = ::new (static_cast<std::byte*>(block) + offset)
-      PassThroughBlock{nullptr, nullptr, block, total, alignment};
+      PassThroughBlock{nullptr, nullptr, block, total, alignment, &r};
   std::lock_guard lock(r.passthrough_mutex);
   record->next = r.passthrough_blocks;
   if (record->next != nullptr) record->next->prev = record;
@@ -54,8 +65,11 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
                                               std::size_t alignment) noexcept {
   auto* record = reinterpret_cast<PassThroughBlock*>(static_cast<std::byte*>(p) +
                                                      passthrough_record_offset(bytes));
-  CHUNKPMR_ASSERT(record->block == p && record->alignment == alignment,
-                  "chunkpmr: deallocate of an over-aligned block with a different size or "
+  CHUNKPMR_ASSERT(record->block == p && record->resource == &r,
+                  "chunkpmr: deallocate of an over-aligned block this resource did not hand "
+                  "out, or with a different size than it was allocated with");
+  CHUNKPMR_ASSERT(record->alignment == alignment,
+                  "chunkpmr: deallocate of an over-aligned block with a different "
                   "alignment than it was allocated with");
   {
     std::lock_guard lock(r.passthrough_mutex);
@@ -69,20 +83,22 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
   r.upstream->deallocate(p, record->total_bytes, alignment);
 }
 
-// A thread past its exit hook gets blocks from the resource's fallback arena, one
-// allocation at a time under its mutex. Frees of those blocks take the remote path,
-// since no thread has the fallback arena in its slots.
-void* allocate_from_fallback(ResourceState& r, std::size_t bytes, std::size_t alignment) {
-  std::lock_guard lock(r.fallback_mutex);
-  if (r.fallback_arena == nullptr) r.fallback_arena = ThreadArena::create(r);
-  if (void* p; r.fallback_arena->try_bump(bytes, alignment, p)) return p;
-  return r.fallback_arena->allocate_slow(bytes, alignment);
+// A thread that cannot own an arena (past its exit hook, say) borrows one for this
+// allocation only. Frees of the block take the path of a thread without an arena.
+void* allocate_borrowed(ResourceState& r, std::size_t bytes, std::size_t alignment) {
+  struct Borrowed {
+    ThreadArena* arena;
+    ~Borrowed() { end_borrow(arena); }
+  } borrowed{begin_borrow(r)};
+  if (void* p; borrowed.arena->try_bump(bytes, alignment, p)) return p;
+  return borrowed.arena->allocate_slow(bytes, alignment);
 }
 
 [[gnu::noinline]] void* allocate_slow(ResourceState& r, std::size_t bytes,
                                       std::size_t alignment) {
+  if (bytes > kMaxObjectBytes) [[unlikely]] forward_impossible(r, bytes, alignment);
   ThreadArena* arena = find_or_attach_arena(r);
-  if (arena == nullptr) return allocate_from_fallback(r, bytes, alignment);
+  if (arena == nullptr) return allocate_borrowed(r, bytes, alignment);
   if (void* p; arena->try_bump(bytes, alignment, p)) return p;
   return arena->allocate_slow(bytes, alignment);
 }
@@ -112,6 +128,9 @@ ChunkProviderResource::ChunkProviderResource(const ResourceOptions& options) {
   state_.byte_budget = options.byte_budget;
   state_.max_normal_alloc = checked_max_normal_alloc(options.max_normal_alloc);
   state_.max_cached_bytes_per_thread = options.max_cached_bytes_per_thread;
+  state_.initial_size = options.initial_chunk_bytes;
+  // Without a first buffer, an empty user buffer takes its place: claimed, never fits.
+  if (!options.first_buffer) state_.user_buffer = reinterpret_cast<std::byte*>(&state_);
   state_.initial_class = detail::class_for_bytes(
       std::min(options.initial_chunk_bytes, detail::kChunkAlign));
   state_.id = detail::new_resource_id();
@@ -137,8 +156,10 @@ ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_si
                                              std::pmr::memory_resource* upstream)
     : ChunkProviderResource(ResourceOptions{.upstream = upstream}) {
   if (buffer != nullptr) {
-    state_.initial_buffer = static_cast<std::byte*>(buffer);
-    state_.initial_buffer_size = buffer_size;
+    state_.user_buffer = static_cast<std::byte*>(buffer);
+    state_.user_buffer_size = buffer_size;
+    state_.initial_base.store(reinterpret_cast<std::uintptr_t>(buffer), std::memory_order_relaxed);
+    state_.initial_bytes.store(buffer_size, std::memory_order_relaxed);
   }
 }
 
@@ -149,44 +170,36 @@ void ChunkProviderResource::release() {
   state_.id = detail::new_resource_id();  // every thread's old slot for us is now stale
 }
 
+// No lock: the caller guarantees no other thread uses the resource, and an exiting
+// thread never touches arenas (thread_identity.hpp). Upstream may re-enter chunkpmr.
 void ChunkProviderResource::free_everything() noexcept {
-  std::lock_guard lock(detail::g_lifetime_mutex);
-  detail::unregister_resource_locked(state_);
-  auto free_arena = [](ThreadArena* arena) {
+  ThreadArena* arena = state_.arenas.exchange(nullptr, std::memory_order_acquire);
+  while (arena != nullptr) {
+    ThreadArena* next = arena->next_in_resource;
     arena->return_every_chunk();
     ThreadArena::destroy(arena);
-  };
-  for (ThreadArena* arena = state_.arenas; arena != nullptr;) {
-    ThreadArena* next = arena->next_in_resource;
-    free_arena(arena);
     arena = next;
   }
-  if (state_.fallback_arena != nullptr) free_arena(state_.fallback_arena);
-  state_.arenas = nullptr;
-  state_.detached_arenas = nullptr;
-  state_.fallback_arena = nullptr;
+  detail::reset_initial_buffer(state_);
   while (detail::PassThroughBlock* record = state_.passthrough_blocks) {
     state_.passthrough_blocks = record->next;
     state_.upstream->deallocate(record->block, record->total_bytes, record->alignment);
   }
-  state_.initial_buffer_claimed.store(false, std::memory_order_relaxed);
 }
 
 void ChunkProviderResource::trim() {
-  ThreadArena* mine = detail::find_arena(state_);
+  ThreadArena* mine = detail::find_own_arena(state_);
   if (mine != nullptr) mine->trim_caches();
-  {
-    std::lock_guard lock(detail::g_lifetime_mutex);
-    for (ThreadArena* arena = state_.arenas; arena != nullptr; arena = arena->next_in_resource) {
-      if (!arena->attached) {
-        arena->trim_caches();  // detached: the lifetime mutex gives us exclusive use
-      } else if (arena != mine) {
-        arena->request_trim();
-      }
+  for (ThreadArena* arena = state_.arenas.load(std::memory_order_acquire); arena != nullptr;
+       arena = arena->next_in_resource) {
+    if (arena == mine) continue;
+    if (detail::try_take_abandoned(arena)) {
+      arena->reclaim_abandoned();  // its thread is gone: we have it to ourselves
+      detail::end_borrow(arena);
+    } else {
+      arena->request_trim();  // its thread trims at its next slow path
     }
   }
-  std::lock_guard lock(state_.fallback_mutex);
-  if (state_.fallback_arena != nullptr) state_.fallback_arena->trim_caches();
 }
 
 ResourceStats ChunkProviderResource::stats() const noexcept {
@@ -194,12 +207,11 @@ ResourceStats ChunkProviderResource::stats() const noexcept {
   s.bytes_held = state_.bytes_held.load(std::memory_order_relaxed);
   s.peak_bytes_held = state_.peak_bytes_held.load(std::memory_order_relaxed);
   s.passthrough_allocations = state_.passthrough_allocations.load(std::memory_order_relaxed);
-  std::lock_guard lock(detail::g_lifetime_mutex);
-  for (ThreadArena* arena = state_.arenas; arena != nullptr; arena = arena->next_in_resource) {
+  for (const ThreadArena* arena = state_.arenas.load(std::memory_order_acquire);
+       arena != nullptr; arena = arena->next_in_resource) {
     arena->add_stats(s);
-    if (arena->attached) ++s.live_thread_arenas;
+    if (detail::arena_owned_by_running_thread(arena)) ++s.live_thread_arenas;
   }
-  if (state_.fallback_arena != nullptr) state_.fallback_arena->add_stats(s);
   return s;
 }
 
@@ -209,7 +221,7 @@ void* ChunkProviderResource::do_allocate(std::size_t bytes, std::size_t alignmen
     return detail::allocate_passthrough(state_, bytes, alignment);
   }
   bytes += (bytes == 0);  // zero-byte requests get a distinct one-byte block
-  const detail::ThreadSlots& ts = detail::t_slots;
+  const detail::ThreadState& ts = detail::t_thread;
   if (ts.mru_id == state_.id) [[likely]] {
     if (void* p; ts.mru_arena->try_bump(bytes, alignment, p)) [[likely]] return p;
   }
@@ -225,10 +237,7 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
   }
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   // Blocks from the initial buffer are never reclaimed one by one (as in monotonic).
-  if (address - reinterpret_cast<std::uintptr_t>(state_.initial_buffer) <
-      state_.initial_buffer_size) [[unlikely]] {
-    return;
-  }
+  if (detail::in_initial_buffer(state_, address)) [[unlikely]] return;
   bytes += (bytes == 0);
 #if CHUNKPMR_DEBUG_CHECKS_ENABLED
   {

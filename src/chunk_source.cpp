@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 #include "chunk_source.hpp"
 
 #include "check.hpp"
@@ -54,6 +55,15 @@ void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
 
 }  // namespace
 
+bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noexcept {
+  // memory_resource::allocate is declared to return memory aligned as asked
+  // (libstdc++ marks it __alloc_align__), so the compiler may fold a plain test of the
+  // address to "aligned". The empty asm hides where the value came from.
+  auto address = reinterpret_cast<std::uintptr_t>(memory);
+  asm("" : "+r"(address));
+  return (address & (alignment - 1)) == 0;
+}
+
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner) {
   void* memory;
@@ -63,7 +73,7 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
     release_budget(resource, total_bytes);
     throw;
   }
-  if ((reinterpret_cast<std::uintptr_t>(memory) & (kChunkAlign - 1)) != 0) {
+  if (!upstream_honoured_alignment(memory, kChunkAlign)) {
     // Masking would find garbage: refuse the block rather than corrupt memory later.
     resource.upstream->deallocate(memory, total_bytes, kChunkAlign);
     release_budget(resource, total_bytes);

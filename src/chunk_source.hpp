@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — getting chunks from upstream and giving them back, under the byte budget.
 //
 // Frames (chunks of their own and small-class blocks, see size_classes.hpp) are
@@ -14,6 +15,10 @@
 #include <cstddef>
 
 namespace chunkpmr::detail {
+
+// Whether upstream really returned memory aligned to `alignment`: a check no
+// optimization can remove (the compiler is told upstream always aligns).
+bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noexcept;
 
 // Reserves `bytes` of the budget; false if that would exceed it.
 bool reserve_budget(ResourceState& resource, std::size_t bytes) noexcept;

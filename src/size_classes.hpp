@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — chunk size classes and the alignment rules that make masking work.
 //
 // Everything chunkpmr obtains for chunks starts at a 64 KiB-aligned address (a
@@ -36,6 +37,12 @@ inline constexpr unsigned kSmallBlockClass = 0xFE;
 inline constexpr std::size_t kMaxChunkAlignment = std::size_t{16} * 1024;
 
 static_assert((kMinChunkBytes << kLargestClass) == kChunkAlign);
+
+// Requests above this many bytes are passed to upstream exactly as they came (no
+// object can be that large: PTRDIFF_MAX less a frame); keeping them out lets every
+// size computation below add a header, an alignment or a frame without wrapping.
+inline constexpr std::size_t kMaxObjectBytes =
+    static_cast<std::size_t>(PTRDIFF_MAX) - 2 * kChunkAlign;
 
 constexpr std::size_t class_bytes(unsigned size_class) noexcept {
   return kMinChunkBytes << size_class;

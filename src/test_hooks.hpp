@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — test-only interleaving points.
 //
 // A build with CHUNKPMR_TEST_HOOKS defined (the `chunkpmr_hooked` library, used only by
@@ -13,7 +14,8 @@ enum class HookPoint {
   remote_drain_before_take,    // ThreadArena::take_remote_chunks, before the exchange
   retire_before_reconcile,     // retire_current, before fetch_sub(unused_credit)
   last_free_before_push,       // release_reference, count reached zero, before the push
-  thread_exit_before_detach,   // thread exit hook, lifetime mutex held, before detaching
+  thread_exit_before_release,  // thread exit hook, before the thread's slot is cleared
+  adopt_before_cas,            // arena_lookup try_take: owner seen gone, before the CAS
 };
 
 #ifdef CHUNKPMR_TEST_HOOKS

@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: BSL-1.0
 #include "thread_arena.hpp"
 
 #include "check.hpp"
 #include "chunk_source.hpp"
+#include "first_buffer.hpp"
 #include "test_hooks.hpp"
 
 #include <algorithm>
@@ -58,24 +60,23 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   // Chunks other threads emptied come home on every slow path, one-shot ones included
   // (a thread making only large allocations never refills).
   take_remote_chunks();
+  // The initial buffer comes first, whatever the size: a first buffer from upstream is
+  // sized for the request (as monotonic's is); the user's buffer may be too small.
+  if (try_claim_initial_buffer(bytes, alignment)) {
+    if (void* p; try_bump(bytes, alignment, p)) return p;
+  }
   const std::size_t max_normal = resource_->max_normal_alloc;
   if (bytes > max_normal || alignment > max_normal - bytes) {
     return allocate_oversized(bytes, alignment);
   }
-  // The first refill may install the initial buffer, which need not fit the request;
-  // the second then installs a chunk sized for it.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    refill(bytes, alignment);
-    if (void* p; try_bump(bytes, alignment, p)) return p;
-  }
+  refill(bytes, alignment);
+  if (void* p; try_bump(bytes, alignment, p)) return p;
   CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
 }
 
 void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) {
   const std::size_t offset = first_block_offset(alignment);
-  // No object may exceed PTRDIFF_MAX bytes; refusing here also keeps the end-of-chunk
-  // arithmetic below from wrapping.
-  if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - offset) throw std::bad_alloc();
+  // The caller keeps sizes above kMaxObjectBytes away, so this cannot wrap.
   ChunkHeader* chunk = obtain_fresh(offset + bytes, kOversizedClass);
   // One reference, held by the single block; never installed as current.
   chunk->refcount.store(1, std::memory_order_relaxed);
@@ -84,7 +85,6 @@ void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) 
 }
 
 void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
-  if (try_claim_initial_buffer()) return;
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
   const unsigned size_class = std::max(needed, ratchet_);
   ChunkHeader* chunk = take_cached(size_class);
@@ -98,17 +98,17 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
   install(chunk);
 }
 
-bool ThreadArena::try_claim_initial_buffer() noexcept {
-  ResourceState& r = *resource_;
-  if (r.initial_buffer == nullptr || r.initial_buffer_claimed.load(std::memory_order_relaxed) ||
-      r.initial_buffer_claimed.exchange(true, std::memory_order_relaxed)) {
-    return false;
-  }
-  // The buffer is bumped like a chunk but has no header: current_ stays null, so no
-  // free is ever matched against it (frees inside it are dropped by address range).
+bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignment) {
+  BumpRange range;
+  if (!claim_initial_buffer(*resource_, bytes, alignment, range)) return false;
+  // Bumped like a chunk without a header: current_ stays null, so no free is ever
+  // matched against it (frees inside it are dropped by address range).
   retire_current();
-  cursor_ = reinterpret_cast<std::uintptr_t>(r.initial_buffer);
-  limit_ = cursor_ + r.initial_buffer_size;
+  cursor_ = range.begin;
+  limit_ = range.end;
+  // Chunks after the buffer start at about twice its size, as monotonic's buffers grow.
+  const std::size_t next = std::min<std::size_t>(2 * (range.end - range.begin), kChunkAlign);
+  ratchet_ = std::max(ratchet_, class_for_bytes(next));
   return true;
 }
 
@@ -295,7 +295,7 @@ void ThreadArena::publish_cache_stats() noexcept {
   cached_bytes_.store(cache_.bytes(), std::memory_order_relaxed);
 }
 
-void ThreadArena::detach_from_thread() noexcept {
+void ThreadArena::reclaim_abandoned() noexcept {
   retire_current();
   stop_carving();  // the block goes back once its chunks do; an adopter starts a new one
   trim_caches();

@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — one thread's arena for one resource.
 //
 // An arena holds a current chunk and bumps a cursor through it; it owns every chunk
 // it obtained from upstream or carved from its small-class block (the "held" list)
 // until that chunk is given back, and the blocks those chunks were carved from.
 // The arena object itself lives as long as its resource (or until release()): when
-// its thread exits it is detached and later adopted by another thread, so a chunk's
-// `owner` pointer stays valid for as long as the chunk can be freed.
+// its thread exits it stays as it is, tagged with the dead thread's token, until
+// another thread adopts it, so a chunk's `owner` pointer stays valid for as long as
+// the chunk can be freed.
 //
 // Threading contract:
-//  - At most one thread uses an arena's non-atomic state at a time: the thread it is
-//    attached to, or, while it is detached, whoever holds the lifetime mutex
-//    (thread_registry.hpp). The fallback arena is used under its own mutex instead.
-//    Attach and detach happen under the lifetime mutex, which orders one user's
-//    writes before the next user's reads.
+//  - At most one thread uses an arena's non-atomic state at a time: the one whose
+//    live token is in `owner_token`, or whoever moved it to kBusyToken
+//    (arena_lookup.hpp). Ownership only moves away from a token that is no longer
+//    alive, with an acquire CAS that orders the previous user's writes first.
 //  - Any thread may push onto `remote_`, bump `released_by_other_threads_`, set
 //    `trim_requested_` and read the stats atomics.
 #pragma once
@@ -102,25 +103,26 @@ class alignas(64) ThreadArena {
 
   void add_stats(ResourceStats& out) const noexcept;
 
-  // ---- Lifecycle: lifetime mutex held ----
+  // ---- Lifecycle: exclusive use (an abandoned arena taken, or the resource's end) ----
 
-  // The thread is leaving: retire the current chunk and return cached chunks. Chunks
-  // still referenced stay on the held list and come home through remote_.
-  void detach_from_thread() noexcept;
+  // The owner thread is gone: retire the current chunk and return cached chunks (and
+  // those waiting on remote_). Chunks still referenced stay on the held list and come
+  // home through remote_. The arena stays usable by its next adopter.
+  void reclaim_abandoned() noexcept;
   // Resource teardown: every held chunk goes back upstream, whatever its count.
   void return_every_chunk() noexcept;
 
-  // Links owned by the registry (lifetime mutex).
+  // Who uses this arena (arena_lookup.hpp): a live thread token, kNoOwner or kBusyToken.
+  std::atomic<std::uint64_t> owner_token{0};
+  // The resource's arena list; written once before the arena is published.
   ThreadArena* next_in_resource = nullptr;
-  ThreadArena* next_detached = nullptr;
-  bool attached = false;
 
  private:
   explicit ThreadArena(ResourceState& resource) noexcept;
 
   void refill(std::size_t bytes, std::size_t alignment);
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
-  bool try_claim_initial_buffer() noexcept;
+  bool try_claim_initial_buffer(std::size_t bytes, std::size_t alignment);
   void install(ChunkHeader* chunk) noexcept;
   void retire_current() noexcept;
   void rewind_current() noexcept;

@@ -14,6 +14,7 @@
 #include <vector>
 
 using chunkpmr::ChunkProviderResource;
+using chunkpmr::test::chunks_only;
 using chunkpmr::ResourceOptions;
 using chunkpmr::test::CountingResource;
 using chunkpmr::test::chunk_span;
@@ -29,7 +30,7 @@ constexpr std::size_t kHeader = 64;  // documented chunk header size
 BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     for (int i = 0; i < 20000; ++i) chunkpmr::test::allocate_and_keep(r, static_cast<std::size_t>(i % 200) + 1, 8);
   }
   auto history = counting.chunk_history();
@@ -45,7 +46,7 @@ BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
 
 BOOST_AUTO_TEST_CASE(exact_fit_uses_the_whole_payload) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);  // first chunk 512 bytes: 448 of payload
+  ChunkProviderResource r(chunks_only(&counting));  // first chunk 512 bytes: 448 of payload
   auto* first = static_cast<std::byte*>(r.allocate(512 - kHeader, 64));
   BOOST_TEST(chunk_span(first).bytes == 512u);
   BOOST_TEST(reinterpret_cast<std::uintptr_t>(first) == chunk_span(first).base + kHeader);
@@ -53,7 +54,7 @@ BOOST_AUTO_TEST_CASE(exact_fit_uses_the_whole_payload) {
   BOOST_TEST(chunk_span(next).base != chunk_span(first).base);
   BOOST_TEST(chunk_span(next).bytes == 1024u);
 
-  ChunkProviderResource r2(&counting);
+  ChunkProviderResource r2(chunks_only(&counting));
   void* p = r2.allocate(512 - kHeader + 1, 8);  // one byte too many for a 512-byte chunk
   BOOST_TEST(chunk_span(p).bytes == 1024u);
   r2.deallocate(p, 512 - kHeader + 1, 8);
@@ -62,7 +63,7 @@ BOOST_AUTO_TEST_CASE(exact_fit_uses_the_whole_payload) {
 BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<void*> blocks;
     std::vector<chunkpmr::test::ChunkSpan> chunks;
     while (chunks.size() < 9) {  // 512 B .. 32 KiB carved, then two 64 KiB chunks
@@ -102,7 +103,7 @@ BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
 BOOST_AUTO_TEST_CASE(a_budget_below_a_block_gets_chunks_of_their_own) {
   CountingResource counting;
   {
-    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 4096});
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 4096, .first_buffer = false});
     std::vector<void*> blocks;
     for (int i = 0; i < 5; ++i) blocks.push_back(r.allocate(400, 8));  // 512, 1 KiB, 2 KiB
     auto history = counting.chunk_history();
@@ -121,7 +122,7 @@ BOOST_AUTO_TEST_CASE(a_budget_below_a_block_gets_chunks_of_their_own) {
 
 BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
   CountingResource counting;
-  const ResourceOptions options{.upstream = &counting, .max_normal_alloc = 4096};
+  const ResourceOptions options = ResourceOptions{.upstream = &counting, .max_normal_alloc = 4096, .first_buffer = false};
   {
     ChunkProviderResource r(options);
     void* p = r.allocate(4096 - 8, 8);  // bytes + alignment == max_normal_alloc: a class chunk
@@ -158,7 +159,7 @@ BOOST_AUTO_TEST_CASE(max_normal_alloc_boundary) {
 BOOST_AUTO_TEST_CASE(alignment_16k_from_chunks_32k_passes_through) {
   CountingResource counting;
   {
-    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_normal_alloc = 65472});
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_normal_alloc = 65472, .first_buffer = false});
     void* p16 = r.allocate(100, 16384);
     BOOST_TEST(reinterpret_cast<std::uintptr_t>(p16) % 16384 == 0u);
     BOOST_TEST(chunk_span(p16).bytes == 32768u);  // from a chunk: the first 16 KiB-aligned
@@ -181,7 +182,7 @@ BOOST_AUTO_TEST_CASE(alignment_16k_from_chunks_32k_passes_through) {
 BOOST_AUTO_TEST_CASE(default_16k_alignment_takes_a_one_shot_chunk) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);  // max_normal_alloc 16 KiB: 1 + 16384 exceeds it
+    ChunkProviderResource r(chunks_only(&counting));  // max_normal_alloc 16 KiB: 1 + 16384 exceeds it
     void* p = r.allocate(1, 16384);
     BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % 16384 == 0u);
     BOOST_TEST(r.stats().oversized_chunks_allocated == 1u);
@@ -193,7 +194,7 @@ BOOST_AUTO_TEST_CASE(default_16k_alignment_takes_a_one_shot_chunk) {
 
 BOOST_AUTO_TEST_CASE(class_ratchet_grows_one_class_per_refill_up_to_64k) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   std::vector<std::size_t> sizes;
   std::uintptr_t last = 0;
   for (int i = 0; i < 1000; ++i) {
@@ -208,18 +209,18 @@ BOOST_AUTO_TEST_CASE(class_ratchet_grows_one_class_per_refill_up_to_64k) {
 
 BOOST_AUTO_TEST_CASE(initial_chunk_bytes_sets_the_first_class) {
   CountingResource counting;
-  ChunkProviderResource a(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 3000});
+  ChunkProviderResource a(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 3000, .first_buffer = false});
   void* p = a.allocate(1, 1);
   BOOST_TEST(chunk_span(p).bytes == 4096u);
   BOOST_TEST(chunk_span(p).base == chunk_span(p).frame + 4096u);  // its place in the block
-  ChunkProviderResource b(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 1 << 30});
+  ChunkProviderResource b(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 1 << 30, .first_buffer = false});
   void* q = b.allocate(1, 1);
   BOOST_TEST(chunk_span(q).bytes == kChunk64K);
   BOOST_TEST(chunk_span(q).base == chunk_span(q).frame);
 }
 
 BOOST_AUTO_TEST_CASE(lifo_free_rolls_the_cursor_back) {
-  ChunkProviderResource r;
+  ChunkProviderResource r(chunks_only(std::pmr::get_default_resource()));
   void* keep = r.allocate(24, 8);
   void* a = r.allocate(40, 8);
   r.deallocate(a, 40, 8);
@@ -236,7 +237,7 @@ BOOST_AUTO_TEST_CASE(lifo_free_rolls_the_cursor_back) {
 
 BOOST_AUTO_TEST_CASE(emptied_current_chunk_is_rewound_in_place) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 100; ++i) blocks.push_back(r.allocate(64, 8));
   // Free in FIFO order: no LIFO rollback helps, but the last free empties the chunk.
@@ -249,7 +250,7 @@ BOOST_AUTO_TEST_CASE(remote_frees_of_the_current_chunk_do_not_exhaust_the_surplu
   // A current chunk repeatedly emptied by another thread keeps being reused in place;
   // its count is reset on each rewind, so millions of remote frees never reach zero.
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K, .first_buffer = false});
   void* anchor = r.allocate(8, 8);
   for (int round = 0; round < 2000; ++round) {
     std::vector<void*> blocks;
@@ -265,7 +266,7 @@ BOOST_AUTO_TEST_CASE(remote_frees_of_the_current_chunk_do_not_exhaust_the_surplu
 
 BOOST_AUTO_TEST_CASE(steady_state_churn_makes_no_upstream_calls) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   std::size_t after_warmup = 0;
   for (int round = 0; round < 300; ++round) {
     {
@@ -283,7 +284,7 @@ BOOST_AUTO_TEST_CASE(steady_state_churn_makes_no_upstream_calls) {
 
 BOOST_AUTO_TEST_CASE(below_floor_chunks_go_back_upstream) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget, .first_buffer = false});
   void* in_first = r.allocate(400, 8);  // class 0 chunk (512 bytes)
   chunkpmr::test::allocate_and_keep(r, 400, 8);                   // refill: class 1 becomes current, floor 1
   BOOST_TEST(counting.outstanding_chunks() == 2u);
@@ -297,7 +298,7 @@ BOOST_AUTO_TEST_CASE(below_floor_chunks_go_back_upstream) {
 
 BOOST_AUTO_TEST_CASE(owner_frees_in_retired_chunks_are_batched_per_chunk) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K, .first_buffer = false});
   std::vector<void*> first;
   for (int i = 0; i < 65; ++i) first.push_back(r.allocate(1000, 8));  // fills chunk 1
   std::vector<void*> second;
@@ -317,7 +318,7 @@ BOOST_AUTO_TEST_CASE(owner_frees_in_retired_chunks_are_batched_per_chunk) {
 
 BOOST_AUTO_TEST_CASE(raising_the_floor_evicts_smaller_cached_chunks) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = kNoBlockBudget, .first_buffer = false});
   // Fill the 512-byte chunk, have another thread free its block: at the next refill it
   // retires empty and is cached (class 0 >= floor 0) ...
   void* p = r.allocate(400, 8);
@@ -333,7 +334,7 @@ BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
   CountingResource counting;
   ChunkProviderResource r(ResourceOptions{.upstream = &counting,
                                           .initial_chunk_bytes = kChunk64K,
-                                          .max_cached_bytes_per_thread = kChunk64K});
+                                          .max_cached_bytes_per_thread = kChunk64K, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));  // ~10 chunks
   const std::size_t chunks = counting.outstanding_chunks();
@@ -353,7 +354,7 @@ BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
 
 BOOST_AUTO_TEST_CASE(cached_chunks_are_reused_before_upstream) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));
   for (void* p : blocks) r.deallocate(p, 1000, 8);
@@ -367,7 +368,7 @@ BOOST_AUTO_TEST_CASE(cached_chunks_are_reused_before_upstream) {
 
 BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 200; ++i) blocks.push_back(r.allocate(1000, 8));
   auto s = r.stats();

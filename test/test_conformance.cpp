@@ -19,6 +19,7 @@
 
 using chunkpmr::ChunkProviderResource;
 using chunkpmr::ResourceOptions;
+using chunkpmr::test::allocate_and_keep;
 using chunkpmr::test::CountingResource;
 
 // Same constructor forms as monotonic_buffer_resource; the one-argument ones explicit.
@@ -132,25 +133,61 @@ BOOST_AUTO_TEST_CASE(null_upstream_gives_bad_alloc) {
   BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 8, 65536), std::bad_alloc);
 }
 
-BOOST_AUTO_TEST_CASE(unrepresentable_sizes_give_bad_alloc) {
+namespace {
+
+// Records every request, then refuses it with its own exception type (or, if told to,
+// hands back a dummy block even for an absurd size, as a careless upstream might).
+struct UpstreamRefused {};
+class RecordingUpstream : public std::pmr::memory_resource {
+ public:
+  std::vector<std::pair<std::size_t, std::size_t>> asked, given_back;
+  bool returns_anyway = false;
+
+ private:
+  alignas(65536) static inline std::byte dummy[65536];
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    asked.emplace_back(bytes, alignment);
+    if (returns_anyway) return dummy;
+    throw UpstreamRefused{};
+  }
+  void do_deallocate(void*, std::size_t bytes, std::size_t alignment) override {
+    given_back.emplace_back(bytes, alignment);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(impossible_sizes_reach_upstream_as_they_are) {
+  // volatile: keep the compiler from diagnosing the deliberately absurd sizes.
+  volatile std::size_t max_size = std::numeric_limits<std::size_t>::max();
+  const std::size_t huge = max_size;
+  const std::size_t top_alignment = std::size_t{1} << 63;
+  const std::pair<std::size_t, std::size_t> requests[] = {
+      {huge, 8}, {huge - 64, 16}, {huge - 70000, 8}, {huge - 8, 65536}, {huge / 2, 8},
+      {huge / 2, 65536}, {huge - 41, top_alignment}, {huge / 2 + 1, top_alignment}};
+  for (bool first_buffer : {true, false}) {
+    RecordingUpstream upstream;
+    ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .first_buffer = first_buffer});
+    for (auto [bytes, alignment] : requests) {
+      BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, bytes, alignment), UpstreamRefused);
+    }
+    BOOST_TEST((upstream.asked == std::vector(std::begin(requests), std::end(requests))));
+    upstream.returns_anyway = true;  // no such block can exist: handed back, bad_alloc
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 8, 64), std::bad_alloc);
+    BOOST_TEST((upstream.given_back ==
+                std::vector<std::pair<std::size_t, std::size_t>>{{huge - 8, 64}}));
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
   CountingResource counting;
   {
     ChunkProviderResource r(&counting);
-    // volatile: keep the compiler from diagnosing the deliberately absurd sizes.
-    volatile std::size_t max_size = std::numeric_limits<std::size_t>::max();
-    const std::size_t huge = max_size;
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge, 8), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 64, 16), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 70000, 8), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge - 8, 65536), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge / 2, 8), std::bad_alloc);
-    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, huge / 2, 65536), std::bad_alloc);
-    BOOST_TEST(counting.allocations() <= 1u);  // refused before asking upstream (arena aside)
     counting.fail_always(true);  // representable, but upstream refuses
     BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 1 << 20, 8), std::bad_alloc);
+    BOOST_TEST(counting.outstanding_blocks() == 0u);
+    BOOST_TEST(r.stats().bytes_held == 0u);
     counting.fail_always(false);
-    void* p = r.allocate(64, 8);  // usable afterwards
-    r.deallocate(p, 64, 8);
+    BOOST_TEST(r.allocate(1 << 20, 8) != nullptr);  // still usable
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
@@ -211,22 +248,29 @@ BOOST_AUTO_TEST_CASE(release_is_repeatable_and_restarts_from_the_buffer) {
 }
 
 BOOST_AUTO_TEST_CASE(release_restarts_growth_from_the_initial_size) {
+  // LWG 3120: after release() the resource asks upstream for exactly what it asked
+  // the first time, starting again with the first buffer of the initial size.
   CountingResource counting;
   ChunkProviderResource r(1024, &counting);
-  for (int round = 0; round < 2; ++round) {
-    std::vector<std::size_t> sizes;
-    std::uintptr_t last = 0;
-    for (int i = 0; i < 200; ++i) {
-      void* p = r.allocate(200, 8);  // never freed, as with monotonic
-      if (chunkpmr::test::chunk_span(p).base != last) sizes.push_back(chunkpmr::test::chunk_span(p).bytes);
-      last = chunkpmr::test::chunk_span(p).base;
-    }
-    BOOST_REQUIRE(sizes.size() > 2u);
-    BOOST_TEST(sizes[0] == 1024u);  // first chunk: the initial size
-    BOOST_TEST(sizes[1] == 2048u);  // then the ratchet
+  std::vector<std::vector<CountingResource::Block>> rounds;
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t before = counting.history().size();
+    for (int i = 0; i < 400; ++i) allocate_and_keep(r, 200, 8);  // never freed, as with monotonic
+    auto history = counting.history();
+    rounds.emplace_back(history.begin() + static_cast<std::ptrdiff_t>(before), history.end());
     r.release();
+    BOOST_TEST(counting.outstanding_blocks() == 0u);
   }
-  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_REQUIRE(rounds[0].size() > 2u);
+  BOOST_TEST(rounds[0][0].bytes >= 1024u);     // the first buffer: at least initial_size,
+  BOOST_TEST(rounds[0][0].alignment < 4096u);  // an ordinary request, not a 64 KiB frame
+  for (const auto& round : rounds) {
+    BOOST_REQUIRE(round.size() == rounds[0].size());
+    for (std::size_t i = 0; i < round.size(); ++i) {
+      BOOST_TEST(round[i].bytes == rounds[0][i].bytes);
+      BOOST_TEST(round[i].alignment == rounds[0][i].alignment);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(destruction_returns_everything_even_with_live_blocks) {

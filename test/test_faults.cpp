@@ -14,6 +14,7 @@
 #include <vector>
 
 using chunkpmr::ChunkProviderResource;
+using chunkpmr::test::chunks_only;
 using chunkpmr::ResourceOptions;
 using chunkpmr::test::check_pattern;
 using chunkpmr::test::CountingResource;
@@ -73,7 +74,7 @@ BOOST_AUTO_TEST_CASE(upstream_failing_at_every_call) {
   std::size_t calls = 0;
   {
     CountingResource counting;
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<Block> live;
     workload(r, live);
     free_all(r, live);
@@ -84,7 +85,7 @@ BOOST_AUTO_TEST_CASE(upstream_failing_at_every_call) {
   for (std::size_t k = 1; k <= calls; ++k) {
     CountingResource counting;
     {
-      ChunkProviderResource r(&counting);
+      ChunkProviderResource r(chunks_only(&counting));
       std::vector<Block> live;
       counting.fail_at(k);
       bool failed = false;
@@ -108,7 +109,7 @@ BOOST_AUTO_TEST_CASE(budget_exact_fit_and_exhaustion) {
   CountingResource counting;
   {
     // 512 + 1024: the first two chunks exactly.
-    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 1536});
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 1536, .first_buffer = false});
     void* a = r.allocate(448, 8);   // 512-byte chunk, full
     void* b = r.allocate(960, 8);   // 1024-byte chunk, full: budget met exactly
     BOOST_TEST(r.stats().bytes_held == 1536u);
@@ -129,7 +130,7 @@ BOOST_AUTO_TEST_CASE(budget_trims_the_callers_cache_before_failing) {
   CountingResource counting;
   ChunkProviderResource r(ResourceOptions{.upstream = &counting,
                                           .byte_budget = 4 * 65536,
-                                          .initial_chunk_bytes = 65536});
+                                          .initial_chunk_bytes = 65536, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 4 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // 4 chunks
   for (void* p : blocks) r.deallocate(p, 1000, 8);  // 3 emptied + current
@@ -149,7 +150,7 @@ BOOST_AUTO_TEST_CASE(budget_holds_across_threads) {
   CountingResource counting;
   constexpr std::size_t budget = 16 * 65536;
   ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = budget,
-                                          .initial_chunk_bytes = 65536});
+                                          .initial_chunk_bytes = 65536, .first_buffer = false});
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 4; ++t) {
@@ -177,7 +178,7 @@ BOOST_AUTO_TEST_CASE(budget_at_every_boundary) {
   std::size_t needed = 0;
   {
     CountingResource counting;
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<Block> live;
     workload(r, live);
     needed = r.stats().peak_bytes_held;
@@ -188,7 +189,7 @@ BOOST_AUTO_TEST_CASE(budget_at_every_boundary) {
   for (std::size_t budget = 0; budget <= needed + 512; budget += 512) {
     CountingResource counting;
     {
-      ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = budget});
+      ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = budget, .first_buffer = false});
       std::vector<Block> live;
       try {
         workload(r, live);
@@ -240,9 +241,9 @@ BOOST_AUTO_TEST_CASE(upstream_ignoring_alignment_gets_bad_alloc_not_corruption) 
   // block), a 64 KiB class chunk, a one-shot chunk.
   MisaligningUpstream upstream;
   const ResourceOptions kinds[] = {
-      {.upstream = &upstream},
-      {.upstream = &upstream, .byte_budget = 4096},
-      {.upstream = &upstream, .initial_chunk_bytes = 65536},
+      {.upstream = &upstream, .first_buffer = false},
+      {.upstream = &upstream, .byte_budget = 4096, .first_buffer = false},
+      {.upstream = &upstream, .initial_chunk_bytes = 65536, .first_buffer = false},
   };
   for (const ResourceOptions& options : kinds) {
     ChunkProviderResource r(options);
@@ -252,4 +253,10 @@ BOOST_AUTO_TEST_CASE(upstream_ignoring_alignment_gets_bad_alloc_not_corruption) 
       BOOST_TEST(upstream.outstanding == 0u);  // and so was the misaligned block
     }
   }
+  // The first buffer is asked for with the first request's alignment: misaligned
+  // memory for it is refused just the same.
+  ChunkProviderResource r(&upstream);
+  BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 8, 4096), std::bad_alloc);
+  BOOST_TEST(r.stats().bytes_held == 0u);
+  BOOST_TEST(upstream.outstanding == 0u);
 }

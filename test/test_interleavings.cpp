@@ -16,6 +16,7 @@
 #include <vector>
 
 using chunkpmr::ChunkProviderResource;
+using chunkpmr::test::chunks_only;
 using chunkpmr::ResourceOptions;
 using chunkpmr::detail::HookPoint;
 using chunkpmr::test::CountingResource;
@@ -53,7 +54,7 @@ BOOST_FIXTURE_TEST_CASE(push_cas_loses_to_a_concurrent_push, HookInstalled) {
   // Race: two threads empty chunks of the same owner at once; the first has loaded the
   // stack head when the second's push lands, so its CAS fails and must retry.
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   void* x = r.allocate(kBig, 8);
   void* y = r.allocate(kBig, 8);
   std::thread a([&] {
@@ -76,7 +77,7 @@ BOOST_FIXTURE_TEST_CASE(push_racing_a_push_and_a_drain_aba_on_head_is_harmless, 
   // drains the stack, so the head is empty again (ABA). The CAS succeeds with the value
   // it read, which is still the true head: nothing is lost or linked twice.
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   void* x = r.allocate(kBig, 8);
   void* y = r.allocate(kBig, 8);
   std::thread a([&] {
@@ -98,7 +99,7 @@ BOOST_FIXTURE_TEST_CASE(drain_racing_a_push, HookInstalled) {
   // Race: the owner is about to take the whole stack when a remote push lands. Either
   // the exchange takes the new chunk or it stays for the next drain; it is never lost.
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   void* x = r.allocate(kBig, 8);
   arm(HookPoint::remote_drain_before_take);
   std::thread remote([&] {
@@ -122,7 +123,7 @@ void retire_race(bool free_during_pause) {
   // 64 KiB chunks and requests up to a whole chunk: one request can force a refill.
   ChunkProviderResource r(ResourceOptions{.upstream = &counting,
                                           .max_normal_alloc = 65472,
-                                          .initial_chunk_bytes = 65536});
+                                          .initial_chunk_bytes = 65536, .first_buffer = false});
   void* block = nullptr;
   std::binary_semaphore allocated{0};
   std::binary_semaphore refilled{0};
@@ -167,7 +168,7 @@ BOOST_FIXTURE_TEST_CASE(floor_bump_racing_a_remote_push, HookInstalled) {
   // upstream when drained, never be cached or reused below the floor.
   CountingResource counting;
   ChunkProviderResource r(ResourceOptions{.upstream = &counting,
-                                          .byte_budget = chunkpmr::test::kNoBlockBudget});
+                                          .byte_budget = chunkpmr::test::kNoBlockBudget, .first_buffer = false});
   void* first = r.allocate(400, 8);  // fills the 512-byte chunk
   void* second = r.allocate(400, 8);  // class 1 current: the 512-byte chunk retires
   std::thread remote([&] {
@@ -195,51 +196,125 @@ namespace {
 // whose last free (on the main thread) races the worker's exit.
 struct ExitRaceSetup {
   CountingResource counting;
-  ChunkProviderResource r{&counting};
+  ChunkProviderResource r{chunks_only(&counting)};
   void* lone = nullptr;
 };
+
+void allocate_and_keep_live(ChunkProviderResource& r) {
+  for (int i = 0; i < 100; ++i) static_cast<void>(r.allocate(200, 8));
+  static_cast<void>(r.allocate(kBig, 8));
+}
 
 }  // namespace
 
 BOOST_FIXTURE_TEST_CASE(thread_exit_racing_a_remote_last_free, HookInstalled) {
-  // Order 1: the remote last free lands while the exiting thread holds the lifetime
-  // mutex, before it detaches: the detach drains the chunk and returns it.
-  {
-    ExitRaceSetup t;
-    std::thread worker([&] {
-      t.lone = t.r.allocate(400, 8);      // fills the 512-byte chunk
-      void* p = t.r.allocate(400, 8);     // retires it with one live block
-      t.r.deallocate(p, 400, 8);
-      arm(HookPoint::thread_exit_before_detach);
-    });
-    wait_until_stopped();                 // the worker is inside its exit hook
-    t.r.deallocate(t.lone, 400, 8);       // lock-free: pushes onto the exiting arena
-    let_it_go();
-    worker.join();
-    BOOST_TEST(t.counting.outstanding_chunks() == 0u);  // returned by the detach itself
-    BOOST_TEST(t.r.stats().live_thread_arenas == 0u);
-  }
-  // Order 2: the remote thread has brought the count to zero and stops before pushing;
-  // the thread exits completely; the push then lands on the detached arena, where
-  // trim() (or adoption, or destruction) finds it.
-  {
-    ExitRaceSetup t;
-    std::thread worker([&] {
-      t.lone = t.r.allocate(400, 8);
-      void* p = t.r.allocate(400, 8);
-      t.r.deallocate(p, 400, 8);
-    });
-    worker.join();
-    std::thread remote([&] {
-      arm(HookPoint::last_free_before_push);
-      t.r.deallocate(t.lone, 400, 8);
-    });
-    wait_until_stopped();
-    BOOST_TEST(t.counting.outstanding_chunks() == 1u);
-    let_it_go();
-    remote.join();
-    BOOST_TEST(t.counting.outstanding_chunks() == 1u);  // waiting on the detached arena
-    t.r.trim();
-    BOOST_TEST(t.counting.outstanding_chunks() == 0u);
-  }
+  // The remote thread has brought the count to zero and stops before pushing; the
+  // worker exits completely; the push then lands on the abandoned arena, where trim()
+  // (or adoption, or destruction) finds it.
+  ExitRaceSetup t;
+  std::thread worker([&] {
+    t.lone = t.r.allocate(kBig, 8);  // a one-shot chunk, owned by the worker's arena
+  });
+  worker.join();
+  std::thread remote([&] {
+    arm(HookPoint::last_free_before_push);
+    t.r.deallocate(t.lone, kBig, 8);
+  });
+  wait_until_stopped();
+  BOOST_TEST(t.counting.outstanding_chunks() == 1u);
+  let_it_go();
+  remote.join();
+  BOOST_TEST(t.counting.outstanding_chunks() == 1u);  // waiting on the abandoned arena
+  BOOST_TEST(t.r.stats().live_thread_arenas == 0u);
+  t.r.trim();
+  BOOST_TEST(t.counting.outstanding_chunks() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(resource_destroyed_while_its_thread_exits, HookInstalled) {
+  // The worker is inside its exit hook, between giving up its caches and clearing its
+  // liveness slot, when the resource (and the worker's arena with it) is destroyed.
+  // The exit must touch nothing of the resource: ASan would see a use after free.
+  CountingResource counting;
+  auto* r = new ChunkProviderResource(chunks_only(&counting));
+  std::thread worker([&] {
+    allocate_and_keep_live(*r);
+    arm(HookPoint::thread_exit_before_release);
+  });
+  wait_until_stopped();
+  delete r;
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  let_it_go();
+  worker.join();
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(two_threads_adopt_the_same_abandoned_arena, HookInstalled) {
+  // A and B both find the dead worker's arena; A stops before its CAS, B adopts the
+  // arena; A's CAS then fails and A must get an arena of its own, never share B's.
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  std::thread([&] { r.deallocate(r.allocate(kBig, 8), kBig, 8); }).join();
+  std::binary_semaphore b_done{0};
+  std::binary_semaphore a_done{0};
+  void* from_a = nullptr;
+  void* from_b = nullptr;
+  std::thread a([&] {
+    arm(HookPoint::adopt_before_cas);
+    from_a = r.allocate(64, 8);
+    chunkpmr::test::fill_pattern(from_a, 64, 1);
+    a_done.release();
+    b_done.acquire();
+  });
+  wait_until_stopped();
+  std::thread b([&] {
+    from_b = r.allocate(64, 8);  // adopts the abandoned arena
+    chunkpmr::test::fill_pattern(from_b, 64, 2);
+    a_done.acquire();
+    b_done.release();
+  });
+  // B adopts and then waits for A; let A lose its CAS now.
+  while (r.stats().live_thread_arenas < 1) std::this_thread::yield();
+  let_it_go();
+  a.join();
+  b.join();
+  BOOST_TEST(r.stats().live_thread_arenas == 0u);
+  BOOST_TEST(chunkpmr::test::check_pattern(from_a, 64, 1));
+  BOOST_TEST(chunkpmr::test::check_pattern(from_b, 64, 2));
+  std::size_t arenas = 0;
+  BOOST_TEST(from_a != from_b);
+  r.deallocate(from_a, 64, 8);
+  r.deallocate(from_b, 64, 8);
+  static_cast<void>(arenas);
+}
+
+BOOST_FIXTURE_TEST_CASE(trim_loses_an_abandoned_arena_to_an_adopter, HookInstalled) {
+  // trim() finds the dead worker's arena and stops before taking it; a new thread
+  // adopts the arena meanwhile and keeps using it. trim's CAS must fail, and it must
+  // not touch the arena (it asks the new owner to trim instead).
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  std::thread([&] { r.deallocate(r.allocate(kBig, 8), kBig, 8); }).join();
+  std::binary_semaphore adopted{0};
+  std::binary_semaphore finish{0};
+  std::thread trimmer([&] {
+    arm(HookPoint::adopt_before_cas);
+    r.trim();
+  });
+  wait_until_stopped();
+  std::thread adopter([&] {
+    void* p = r.allocate(kBig, 8);
+    chunkpmr::test::fill_pattern(p, kBig, 3);
+    adopted.release();
+    finish.acquire();
+    WORKER_CHECK(chunkpmr::test::check_pattern(p, kBig, 3));
+    r.deallocate(p, kBig, 8);
+  });
+  adopted.acquire();
+  let_it_go();
+  trimmer.join();
+  finish.release();
+  adopter.join();
+  BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
+  r.trim();  // the adopter has exited: its arena is abandoned again and trimmed now
+  BOOST_TEST(counting.outstanding_chunks() == 0u);
 }

@@ -6,6 +6,8 @@
 
 #include <chunkpmr/chunk_provider_resource.hpp>
 
+#include "test_support.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 #include <string>
 
 using chunkpmr::ChunkProviderResource;
+using chunkpmr::ResourceOptions;
+using chunkpmr::test::chunks_only;
 
 namespace {
 
@@ -69,7 +73,7 @@ BOOST_AUTO_TEST_CASE(double_free_of_a_chunks_last_block_aborts) {
   ChildResult child = run_in_child([] {
     // 64 KiB chunks from the start: the floor stays at the top class, so the emptied
     // chunk is cached (still mapped, header intact) rather than returned upstream.
-    ChunkProviderResource r(chunkpmr::ResourceOptions{.initial_chunk_bytes = 65536});
+    ChunkProviderResource r(ResourceOptions{.initial_chunk_bytes = 65536, .first_buffer = false});
     void* a = r.allocate(8, 8);
     void* fill[4];
     for (void*& f : fill) f = r.allocate(16000, 8);
@@ -118,7 +122,7 @@ BOOST_AUTO_TEST_CASE(double_free_of_a_returned_chunk_is_rejected,
     // Upstream memory stays mapped after the chunk goes back, so the second free reads
     // the poisoned header instead of unmapped memory.
     std::pmr::monotonic_buffer_resource upstream;
-    ChunkProviderResource r(&upstream);
+    ChunkProviderResource r(chunks_only(&upstream));
     void* big = r.allocate(50000, 8);  // one-shot chunk, returned upstream when freed
     r.deallocate(big, 50000, 8);
     r.deallocate(big, 50000, 8);
@@ -141,7 +145,7 @@ BOOST_AUTO_TEST_CASE(non_power_of_two_alignment_is_rejected,
 BOOST_AUTO_TEST_CASE(oversized_size_on_free_is_rejected,
                      *boost::unit_test::precondition(debug_checks_on)) {
   ChildResult child = run_in_child([] {
-    ChunkProviderResource r;
+    ChunkProviderResource r(chunks_only(std::pmr::get_default_resource()));
     void* p = r.allocate(100, 8);
     r.deallocate(p, 70000, 8);
   });

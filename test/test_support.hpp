@@ -3,6 +3,8 @@
 
 #include "../src/chunk_header.hpp"
 
+#include <chunkpmr/chunk_provider_resource.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -144,6 +146,12 @@ inline bool check_pattern(const void* p, std::size_t n, std::uintptr_t seed) {
 }
 
 constexpr std::size_t kChunk64K = 64 * 1024;
+
+// Options for a resource whose first allocations already come from chunks (no first
+// buffer): the tests that pin chunk layout and upstream calls use it.
+inline chunkpmr::ResourceOptions chunks_only(std::pmr::memory_resource* upstream) {
+  return chunkpmr::ResourceOptions{.upstream = upstream, .first_buffer = false};
+}
 
 // The chunk holding a block, found by the library's own lookup (a white-box view for
 // tests that pin the chunk layout): where it starts, its size, and where its 64 KiB

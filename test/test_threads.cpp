@@ -21,6 +21,7 @@
 #include <vector>
 
 using chunkpmr::ChunkProviderResource;
+using chunkpmr::test::chunks_only;
 using chunkpmr::ResourceOptions;
 using chunkpmr::test::check_pattern;
 using chunkpmr::test::CountingResource;
@@ -48,7 +49,7 @@ struct Block {
 BOOST_FIXTURE_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads, NoWorkerFailures) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     for (int round = 0; round < 20; ++round) {
       std::pmr::vector<std::pmr::string> built(&r);
       for (int i = 0; i < 2000; ++i) built.emplace_back(expected_text(i));
@@ -68,7 +69,7 @@ BOOST_FIXTURE_TEST_CASE(containers_moved_to_and_destroyed_on_other_threads, NoWo
 
 BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorkerFailures) {
   CountingResource counting;
-  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 65536});
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 65536, .first_buffer = false});
   std::mutex mutex;
   std::condition_variable ready;
   std::condition_variable drained;
@@ -121,7 +122,7 @@ BOOST_FIXTURE_TEST_CASE(producer_consumer_reuses_chunks_freed_remotely, NoWorker
 BOOST_FIXTURE_TEST_CASE(one_shot_chunks_freed_remotely_go_back_at_the_next_slow_path,
                         NoWorkerFailures) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   for (int i = 0; i < 100; ++i) {
     void* big = r.allocate(100000, 8);
     std::thread([&] { r.deallocate(big, 100000, 8); }).join();
@@ -134,7 +135,7 @@ BOOST_FIXTURE_TEST_CASE(one_shot_chunks_freed_remotely_go_back_at_the_next_slow_
 BOOST_FIXTURE_TEST_CASE(allocating_thread_exits_before_its_blocks_are_freed, NoWorkerFailures) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<Block> blocks;
     std::thread producer([&] {
       for (int i = 0; i < 20000; ++i) {
@@ -164,7 +165,7 @@ BOOST_FIXTURE_TEST_CASE(a_small_class_block_outlives_the_thread_that_carved_it,
   // (512 B, 1 KiB, 2 KiB): the block stays until the last of them is freed here.
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<Block> blocks;
     std::thread([&] {
       for (int i = 0; i < 5; ++i) {
@@ -215,7 +216,7 @@ BOOST_FIXTURE_TEST_CASE(a_thread_that_only_freed_gets_the_owner_path_once_it_all
 
 BOOST_FIXTURE_TEST_CASE(exited_threads_arenas_are_adopted, NoWorkerFailures) {
   CountingResource counting;
-  ChunkProviderResource r(&counting);
+  ChunkProviderResource r(chunks_only(&counting));
   void* keep = r.allocate(8, 8);  // the main thread holds the inline arena
   for (int i = 0; i < 50; ++i) {
     std::thread([&] {
@@ -278,7 +279,7 @@ BOOST_FIXTURE_TEST_CASE(many_resources_on_a_long_lived_thread_leak_nothing, NoWo
   CountingResource counting;
   std::thread worker([&] {
     for (int i = 0; i < 20000; ++i) {
-      ChunkProviderResource r(&counting);
+      ChunkProviderResource r(chunks_only(&counting));
       void* p = r.allocate(static_cast<std::size_t>(8 + i % 100), 8);
       if (i % 3 == 0) r.deallocate(p, static_cast<std::size_t>(8 + i % 100), 8);
       // More than one live resource per thread at a time, past the slot table size.
@@ -336,7 +337,7 @@ void allocate_during_teardown(void*) {
 BOOST_FIXTURE_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback, NoWorkerFailures) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     g_teardown_resource = &r;
     void* warm = r.allocate(8, 8);  // chunkpmr's exit key exists before ours
     pthread_key_t key;
@@ -362,7 +363,7 @@ BOOST_FIXTURE_TEST_CASE(allocation_during_thread_teardown_uses_the_fallback, NoW
 BOOST_FIXTURE_TEST_CASE(thread_local_destructors_may_still_free_and_allocate, NoWorkerFailures) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::thread([&] {
       struct Holder {
         ChunkProviderResource* r;
@@ -383,7 +384,7 @@ BOOST_FIXTURE_TEST_CASE(thread_local_destructors_may_still_free_and_allocate, No
 BOOST_FIXTURE_TEST_CASE(independent_threads_on_one_resource, NoWorkerFailures) {
   CountingResource counting;
   {
-    ChunkProviderResource r(&counting);
+    ChunkProviderResource r(chunks_only(&counting));
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&r, t] {

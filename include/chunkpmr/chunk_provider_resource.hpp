@@ -27,6 +27,12 @@ struct ResourceOptions {
   std::size_t initial_chunk_bytes = 512;
   // Free chunks a thread keeps for reuse before returning further ones upstream.
   std::size_t max_cached_bytes_per_thread = 1 << 20;
+  // true: the first allocations come from one ordinary upstream request of at least
+  // initial_chunk_bytes (and at least 4 KiB), like monotonic_buffer_resource's first
+  // buffer, so a short-lived resource costs one cheap upstream call. Blocks in it are
+  // reclaimed only by release() and the destructor. false: every block comes from a
+  // chunk and its memory is reused once freed.
+  bool first_buffer = true;
 };
 
 // A snapshot; counters are summed over arenas without a global lock-step, so the

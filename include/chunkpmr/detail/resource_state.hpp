@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — the per-resource state the mechanism in src/ works on.
 //
 // Not part of the public interface: it is declared in a header only so that
@@ -22,34 +23,37 @@ struct ResourceState {
   std::size_t byte_budget = 0;
   std::size_t max_normal_alloc = 0;
   std::size_t max_cached_bytes_per_thread = 0;
-  unsigned initial_class = 0;  // first size class of every arena (from initial_chunk_bytes)
+  std::size_t initial_size = 0;  // size of the first buffer (at least; see first_buffer.hpp)
+  unsigned initial_class = 0;    // first size class of every arena (from initial_size)
 
   // Never reused across the process, and renewed by release(): keys every thread's
   // arena lookup, so a stale thread-local entry can never match a live resource.
   // Written only while no other thread uses the resource (construction, release()).
   std::uint64_t id = 0;
 
-  // Initial buffer (monotonic drop-in). The first refill on any thread claims it with
-  // one exchange; it is bumped by that thread only and never reclaimed piecewise.
-  std::byte* initial_buffer = nullptr;
-  std::size_t initial_buffer_size = 0;
-  std::atomic<bool> initial_buffer_claimed{false};
+  // The initial buffer: the user's (buffer constructors), or else the first buffer,
+  // obtained from upstream by the first refill of any thread. Frees of blocks inside
+  // [initial_base, initial_base + initial_bytes) are ignored, as in monotonic.
+  // The range is published by storing the base first and then the size with release;
+  // readers load the size (acquire) before the base, so they never pair a new size
+  // with an old base (src/first_buffer.cpp).
+  std::byte* user_buffer = nullptr;
+  std::size_t user_buffer_size = 0;
+  std::atomic<std::uintptr_t> initial_base{0};
+  std::atomic<std::size_t> initial_bytes{0};
+  std::atomic<bool> initial_claimed{false};
+  // The first buffer as asked of upstream (0 bytes: none), given back by release().
+  std::size_t first_buffer_bytes = 0;
+  std::size_t first_buffer_alignment = 0;
 
-  // Bytes held from upstream by chunks (live and cached): the budget and the gauge.
+  // Bytes held from upstream by chunks and the first buffer (live and cached): the
+  // budget and the gauge.
   std::atomic<std::size_t> bytes_held{0};
   std::atomic<std::size_t> peak_bytes_held{0};
 
-  // Guarded by the process-wide lifetime mutex (src/thread_registry.cpp).
-  ThreadArena* arenas = nullptr;           // every arena of this resource (attached or not)
-  ThreadArena* detached_arenas = nullptr;  // arenas whose thread left, waiting for adoption
-  ResourceState* live_prev = nullptr;      // links in the list of live resources
-  ResourceState* live_next = nullptr;
-  bool registered = false;                 // on the live list (a thread has attached)
-
-  // Allocations made by a thread after its own exit hook ran go through this arena,
-  // one at a time under the mutex (rare, never on a fast path).
-  std::mutex fallback_mutex;
-  ThreadArena* fallback_arena = nullptr;
+  // Every arena of this resource: a lock-free list, pushed at the head and never
+  // unlinked while the resource lives (src/arena_lookup.hpp).
+  std::atomic<ThreadArena*> arenas{nullptr};
 
   // Room for the first arena, so that a resource used by one thread asks upstream for
   // chunks only (and serves an initial buffer over null_memory_resource()). The size is
@@ -59,7 +63,8 @@ struct ResourceState {
   std::atomic<bool> inline_arena_in_use{false};
 
   // Over-aligned (> 16 KiB) allocations forwarded to upstream, tracked so that
-  // release() and the destructor give them back too.
+  // release() and the destructor give them back too. The mutex is this resource's
+  // only lock; upstream is never called while it is held.
   std::mutex passthrough_mutex;
   PassThroughBlock* passthrough_blocks = nullptr;
   std::atomic<std::uint64_t> passthrough_allocations{0};
