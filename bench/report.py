@@ -6,6 +6,10 @@
                  --callgrind TABLE.md --rss TABLE.md --command "..." --machine "..."
                  --isolated "LABEL=RUN.json" ...   (small_alloc alone under glibc settings)
 
+  report.py lifecycle RUN.json                      Lifecycle section (bench_lifecycle) on stdout
+  report.py alone RESULTS.jsonl                     fresh-process table (bench/lifecycle_alone.sh)
+  perf also takes --lifecycle RUN.json [--lifecycle-alone TABLE.md]
+
 Extra runs (LABEL=file) are runs of the same binary under LD_PRELOAD of another
 malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc), as a ratio to
 the chunkpmr rows of the same run when it has them."""
@@ -130,6 +134,177 @@ def isolated_table(runs):
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------
+# bench_lifecycle: request/<resource>/<placement>, request_2threads/...,
+# request_with_10k_live/..., round_robin/<resource>/<N>.
+
+LIFECYCLE_REQUEST_PEERS = ["chunkpmr", "std_monotonic", "std_unsync_pool"]
+LIFECYCLE_RR_PEERS = ["chunkpmr", "std_unsync_pool", "std_sync_pool", "boost_unsync_pool"]
+PLACEMENTS = ["stack", "new"]
+RR_SIZES = ["1", "8", "9", "64", "1024"]
+
+
+def load_lifecycle(path):
+    """-> {(workload, resource, placement_or_N, threads): median ns per item (wall)}"""
+    with open(path) as f:
+        data = json.load(f)
+    has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
+    rows = {}
+    for b in data["benchmarks"]:
+        if has_aggregates and (b.get("run_type") != "aggregate" or b.get("aggregate_name") != "median"):
+            continue
+        if "items_per_second" not in b:
+            continue
+        parts = b["run_name"].split("/")
+        rows[(parts[0], parts[1], parts[2], int(b.get("threads", 1)))] = 1e9 / b["items_per_second"]
+    return rows
+
+
+def _cell(v, fmt="{:.1f}"):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def _div(a, b):
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def lifecycle_goals(rows):
+    """[(goal, measured, status)], every status computed from rows."""
+    get = rows.get
+    goals = []
+
+    def status(values, ok):
+        if not values or any(v is None for v in values):
+            return "not measured"
+        return "met" if all(ok(v) for v in values) else "missed"
+
+    ratios = {p: _div(get(("request", "chunkpmr", p, 1)), get(("request", "std_monotonic", p, 1)))
+              for p in PLACEMENTS}
+    goals.append(("request ≤ 1.3× monotonic's time (resource on the stack and `new`ed)",
+                  ", ".join(f"{p} {_cell(v, '{:.2f}')}×" for p, v in ratios.items()),
+                  status(list(ratios.values()), lambda v: v <= 1.3)))
+
+    speedups = {p: _div(get(("request_2threads", "chunkpmr", p, 1)), get(("request_2threads", "chunkpmr", p, 2)))
+                for p in PLACEMENTS}
+    goals.append(("requests on 2 threads ≥ 1.8× one thread's throughput",
+                  ", ".join(f"{p} {_cell(v, '{:.2f}')}×" for p, v in speedups.items()),
+                  status(list(speedups.values()), lambda v: v >= 1.8)))
+
+    changes = {}
+    for p in PLACEMENTS:
+        r = _div(get(("request_with_10k_live", "chunkpmr", p, 1)), get(("request", "chunkpmr", p, 1)))
+        changes[p] = None if r is None else r - 1
+    goals.append(("10,000 live resources change the request's time by < 10%",
+                  ", ".join(f"{p} {_cell(None if v is None else 100 * v, '{:+.0f}')}%" for p, v in changes.items()),
+                  status(list(changes.values()), lambda v: abs(v) < 0.10)))
+
+    base = get(("round_robin", "chunkpmr", "1", 1))
+    present = [n for n in RR_SIZES if ("round_robin", "chunkpmr", n, 1) in rows]
+    vs_one = {n: _div(rows[("round_robin", "chunkpmr", n, 1)], base) for n in present if n != "1"}
+    goals.append(("round robin over N resources ≤ 2× chunkpmr's time at N=1, at every N",
+                  ", ".join(f"N={n} {_cell(v, '{:.2f}')}×" for n, v in vs_one.items()) or "-",
+                  status(list(vs_one.values()), lambda v: v <= 2.0)))
+
+    vs_pool = {n: _div(rows[("round_robin", "chunkpmr", n, 1)], get(("round_robin", "std_unsync_pool", n, 1)))
+               for n in present}
+    goals.append(("round robin faster than unsynchronized_pool_resource, at every N",
+                  "chunkpmr's time / the pool's: " +
+                  (", ".join(f"N={n} {_cell(v, '{:.2f}')}" for n, v in vs_pool.items()) or "-"),
+                  status(list(vs_pool.values()), lambda v: v < 1.0)))
+    return goals
+
+
+def lifecycle_section(rows):
+    out = ["| goal | measured | status |", "|---|---|---|"]
+    out += [f"| {g} | {m} | {s} |" for g, m, s in lifecycle_goals(rows)]
+    out.append("")
+    out.append("Requests: median ns per request (2 threads: wall time per request, both threads together).")
+    out.append("")
+    out.append("| workload | placement | " + " | ".join(LIFECYCLE_REQUEST_PEERS) + " | chunkpmr / monotonic |")
+    out.append("|---|---|" + "---:|" * (len(LIFECYCLE_REQUEST_PEERS) + 1))
+    for workload, threads, label in [("request", 1, "request"),
+                                     ("request_with_10k_live", 1, "request, 10k resources live"),
+                                     ("request_2threads", 1, "request_2threads, 1 thread"),
+                                     ("request_2threads", 2, "request_2threads, 2 threads")]:
+        for p in PLACEMENTS:
+            vals = [rows.get((workload, r, p, threads)) for r in LIFECYCLE_REQUEST_PEERS]
+            if all(v is None for v in vals):
+                continue
+            ratio = _div(vals[0], vals[1])
+            out.append(f"| {label} | {p} | " + " | ".join(_cell(v) for v in vals) +
+                       f" | {_cell(ratio, '{:.2f}')} |")
+    out.append("")
+    out.append("Two threads, each creating and destroying its own resources: throughput of 2 threads / 1 thread.")
+    out.append("")
+    out.append("| resource | placement | 1 thread (ns/request) | 2 threads (ns/request, wall) | speed-up |")
+    out.append("|---|---|---:|---:|---:|")
+    for r in LIFECYCLE_REQUEST_PEERS:
+        for p in PLACEMENTS:
+            one, two = rows.get(("request_2threads", r, p, 1)), rows.get(("request_2threads", r, p, 2))
+            if one is None and two is None:
+                continue
+            out.append(f"| {r} | {p} | {_cell(one)} | {_cell(two)} | {_cell(_div(one, two), '{:.2f}')}× |")
+    out.append("")
+    out.append("Round robin: median ns per block replaced (N resources, 16 live blocks each).")
+    out.append("")
+    out.append("| N | " + " | ".join(LIFECYCLE_RR_PEERS) + " | chunkpmr / its N=1 | chunkpmr / std_unsync_pool |")
+    out.append("|---:|" + "---:|" * (len(LIFECYCLE_RR_PEERS) + 2))
+    base = rows.get(("round_robin", "chunkpmr", "1", 1))
+    for n in RR_SIZES:
+        vals = [rows.get(("round_robin", r, n, 1)) for r in LIFECYCLE_RR_PEERS]
+        if all(v is None for v in vals):
+            continue
+        out.append(f"| {n} | " + " | ".join(_cell(v) for v in vals) +
+                   f" | {_cell(_div(vals[0], base), '{:.2f}')} | {_cell(_div(vals[0], vals[1]), '{:.2f}')} |")
+    return "\n".join(out)
+
+
+SYSCALLS = ["mmap", "munmap", "brk", "madvise"]
+
+
+def strace_counts(path):
+    """strace -c summary -> {syscall: calls}; the total is the sum of the rows."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            tokens = line.split()
+            if len(tokens) < 5 or tokens[-1] == "total" or not tokens[0][0].isdigit():
+                continue
+            counts[tokens[-1]] = int(tokens[3])
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def alone_table(path):
+    """Lines of bench_lifecycle --alone JSON, each with "strace" (the run of n items) and
+    "strace_base" (the same workload with 1 item): syscalls per item are the difference
+    over n - 1, so process start-up, setup and teardown cancel out."""
+    results = [json.loads(line) for line in open(path) if line.strip()]
+    by_name = {r["workload"]: r for r in results}
+    lines = ["| workload | ns/item | ratio | page faults/item | " +
+             " | ".join(f"{s}/item" for s in SYSCALLS) + " | syscalls/item | max RSS (MiB) |",
+             "|---|---:|---:|---:|" + "---:|" * (len(SYSCALLS) + 2)]
+    for r in results:
+        parts = r["workload"].split("/")
+        if parts[0] == "round_robin":
+            ref = by_name.get(f"round_robin/{parts[1]}/1")
+            ref_label = "N=1"
+        else:
+            ref = by_name.get(f"{parts[0]}/std_monotonic/{parts[2]}")
+            ref_label = "monotonic"
+        ratio = f"{r['ns_per_item'] / ref['ns_per_item']:.2f}× {ref_label}" if ref else "-"
+        if r.get("strace") and r.get("strace_base"):
+            full, base = strace_counts(r["strace"]), strace_counts(r["strace_base"])
+            n = max(r["items"] - 1, 1)
+            per = {k: (full.get(k, 0) - base.get(k, 0)) / n for k in SYSCALLS + ["total"]}
+            sys_cells = [f"{per[k]:.3f}".replace("-0.000", "0.000") for k in SYSCALLS + ["total"]]
+        else:
+            sys_cells = ["-"] * (len(SYSCALLS) + 1)
+        lines.append(f"| {r['workload']} | {r['ns_per_item']:.1f} | {ratio} | {r['minor_faults_per_item']:.3f} | " +
+                     " | ".join(sys_cells) + f" | {r['max_rss_kib'] / 1024:.1f} |")
+    return "\n".join(lines)
+
+
 def parse_extras(args):
     extras = []
     for a in args:
@@ -144,6 +319,12 @@ def main(argv):
         print("time per item (chunkpmr, median of repetitions) and each peer's time as a multiple")
         print("of it: x2.00 = the peer takes twice as long (chunkpmr faster); x0.50 = half as long")
         print(ratio_table(rows, peers, markdown=False))
+        return
+    if argv[1] == "lifecycle":
+        print(lifecycle_section(load_lifecycle(argv[2])))
+        return
+    if argv[1] == "alone":
+        print(alone_table(argv[2]))
         return
     out = argv[2]
     opts = defaultdict(list)
@@ -165,7 +346,10 @@ def main(argv):
             .replace("@CALLGRIND@", callgrind)
             .replace("@RSS@", rss)
             .replace("@ISOLATED@", isolated_table(
-                [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]])))
+                [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]))
+            .replace("@LIFECYCLE@", lifecycle_section(load_lifecycle(opts["lifecycle"][0])))
+            .replace("@LIFECYCLE_ALONE@", open(opts["lifecycle-alone"][0]).read().strip()
+                     if opts.get("lifecycle-alone") else "(not run)"))
     open(out, "w").write(text)
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds Release, runs the whole benchmark suite (all peers interleaved in one process,
 # 5 repetitions, medians), runs it again under LD_PRELOAD of mimalloc and jemalloc for
-# their rows, counts fast-path instructions with callgrind, measures what chunks cost
-# in RSS on glibc, and writes docs/PERF.md.
+# their rows, runs the lifecycle benchmarks (in one process, then each headline
+# workload alone), counts fast-path instructions with callgrind, measures what chunks
+# cost in RSS on glibc, and writes docs/PERF.md.
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,10 @@ for setting in "default=" "mmap threshold 256 KiB=$mmap_fixed" "trim threshold 8
   GLIBC_TUNABLES=${setting#*=} "$bench" "${isolated[@]}" --benchmark_out="$file" >/dev/null 2>>"$out/isolated.log"
   isolated_args+=("$label=$file")
 done
+# Resource lifecycles (bench_lifecycle): in-process with the same arguments, then each
+# headline workload alone in a fresh process (with system calls counted under strace).
+"$build/bench/bench_lifecycle" "${args[@]}" --benchmark_out="$out/lifecycle.json" >/dev/null 2>"$out/lifecycle.log"
+bash "$root/bench/lifecycle_alone.sh" > "$out/lifecycle_alone.md" 2>"$out/lifecycle_alone.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
@@ -42,5 +47,6 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --main "$out/main.json" --preload "mimalloc=$out/mimalloc.json" "jemalloc=$out/jemalloc.json" \
   --callgrind "$out/callgrind.md" --rss "$out/rss.md" --template "$root/bench/PERF.md.in" \
   --isolated "${isolated_args[@]}" \
+  --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md written"

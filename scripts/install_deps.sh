@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake python3 clang libclang-rt-14-dev valgrind
           libboost-test-dev libboost-container-dev libboost1.74-tools-dev
-          libbenchmark-dev libmimalloc-dev libtbb-dev libjemalloc-dev)
+          libbenchmark-dev libmimalloc-dev libtbb-dev libjemalloc-dev strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
