@@ -247,6 +247,64 @@ BOOST_AUTO_TEST_CASE(release_is_repeatable_and_restarts_from_the_buffer) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(initial_size_means_what_it_means_for_monotonic) {
+  // The first upstream request is at least initial_size, and allocations totalling up
+  // to initial_size - 1 need no second one; the first block sits at the start of it.
+  for (std::size_t initial : {std::size_t{1}, std::size_t{100}, std::size_t{4096},
+                              std::size_t{5000}, std::size_t{65536}, std::size_t{100000},
+                              std::size_t{1000000}}) {
+    BOOST_TEST_CONTEXT("initial_size " << initial) {
+      CountingResource counting;
+      {
+        ChunkProviderResource r(initial, &counting);
+        BOOST_TEST(counting.allocations() == 0u);  // lazy
+        const std::size_t total = initial - 1;
+        void* first = r.allocate(std::max<std::size_t>(total / 3, 1), 1);
+        std::size_t given = std::max<std::size_t>(total / 3, 1);
+        while (given + 1000 < total) {
+          allocate_and_keep(r, 1000, 1);
+          given += 1000;
+        }
+        if (total > given) allocate_and_keep(r, total - given, 1);
+        BOOST_TEST(counting.allocations() == 1u);
+        const auto history = counting.history();
+        BOOST_REQUIRE(!history.empty());
+        BOOST_TEST(history[0].bytes >= initial);
+        BOOST_TEST(history[0].alignment < 65536u);  // not a frame
+        BOOST_TEST(counting.outstanding_blocks() == 1u);
+        static_cast<void>(first);
+      }
+      BOOST_TEST(counting.outstanding_blocks() == 0u);
+    }
+  }
+  // The (999999) request of a 1 MB resource comes from the first buffer, block at its start.
+  CountingResource counting;
+  ChunkProviderResource r(1000000, &counting);
+  void* p = r.allocate(999999, 8);
+  BOOST_TEST(counting.allocations() == 1u);
+  BOOST_TEST(counting.history()[0].bytes >= 1000000u);
+  BOOST_TEST(counting.outstanding_blocks() == 1u);
+  r.deallocate(p, 999999, 8);
+}
+
+BOOST_AUTO_TEST_CASE(first_buffer_is_sized_and_aligned_for_the_first_request) {
+  for (std::size_t alignment : {std::size_t{1}, std::size_t{64}, std::size_t{4096},
+                                std::size_t{16384}}) {
+    for (std::size_t bytes : {std::size_t{1}, std::size_t{5000}, std::size_t{40000}}) {
+      CountingResource counting;
+      ChunkProviderResource r(512, &counting);
+      void* p = r.allocate(bytes, alignment);
+      BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % alignment == 0u);
+      BOOST_REQUIRE(counting.history().size() == 1u);
+      const auto first = counting.history()[0];
+      BOOST_TEST(first.bytes >= std::max<std::size_t>(bytes, 512));
+      BOOST_TEST(first.alignment >= alignment);
+      r.deallocate(p, bytes, alignment);  // a no-op in the first buffer
+      BOOST_TEST(counting.outstanding_blocks() == 1u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(release_restarts_growth_from_the_initial_size) {
   // LWG 3120: after release() the resource asks upstream for exactly what it asked
   // the first time, starting again with the first buffer of the initial size.

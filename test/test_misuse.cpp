@@ -103,10 +103,33 @@ BOOST_AUTO_TEST_CASE(foreign_pointer_is_rejected, *boost::unit_test::preconditio
   BOOST_TEST(child.stderr_text.find("did not hand out") != std::string::npos, child.stderr_text);
 }
 
-BOOST_AUTO_TEST_CASE(pointer_of_another_resource_is_rejected,
+BOOST_AUTO_TEST_CASE(over_aligned_block_of_another_resource_is_rejected,
                      *boost::unit_test::precondition(debug_checks_on)) {
   ChildResult child = run_in_child([] {
     ChunkProviderResource a;
+    ChunkProviderResource b;
+    void* p = a.allocate(100, 65536);  // over-aligned: passed through to upstream
+    b.deallocate(p, 100, 65536);
+  });
+  BOOST_TEST(child.aborted);
+  BOOST_TEST(child.stderr_text.find("did not hand out") != std::string::npos, child.stderr_text);
+}
+
+BOOST_AUTO_TEST_CASE(over_aligned_block_freed_with_another_alignment_is_rejected,
+                     *boost::unit_test::precondition(debug_checks_on)) {
+  ChildResult child = run_in_child([] {
+    ChunkProviderResource a;
+    void* p = a.allocate(100, 65536);
+    a.deallocate(p, 100, 1 << 17);
+  });
+  BOOST_TEST(child.aborted);
+  BOOST_TEST(child.stderr_text.find("alignment") != std::string::npos, child.stderr_text);
+}
+
+BOOST_AUTO_TEST_CASE(pointer_of_another_resource_is_rejected,
+                     *boost::unit_test::precondition(debug_checks_on)) {
+  ChildResult child = run_in_child([] {
+    ChunkProviderResource a(chunks_only(std::pmr::get_default_resource()));
     ChunkProviderResource b;
     void* p = a.allocate(8, 8);
     static_cast<void>(b.allocate(8, 8));
