@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — the header at the start of every chunk, and the reference count rules.
 //
 // Layout: one 64-byte cache line at the chunk base, the payload right after it. The
@@ -19,6 +20,8 @@
 //  - owner, held_prev/held_next, total_bytes, size_class, cookie: written by the owner
 //    arena's thread when the chunk is obtained from upstream and never changed while
 //    the chunk lives, except held_* which only the arena's owning thread touches.
+//  - region, region_frames, frames_out, frames_touched: the frame's region (region.hpp);
+//    only the arena's user touches them, and they outlive the chunk in the frame.
 //    Another thread reads `owner` only after it got a pointer into the chunk through
 //    its own synchronisation with the allocating thread, which orders the read.
 //
@@ -70,8 +73,16 @@ struct alignas(64) ChunkHeader {
   ThreadArena* owner;
   ChunkHeader* held_prev;
   ChunkHeader* held_next;
-  std::size_t total_bytes;  // exactly the size asked of upstream, and given back
-  unsigned size_class;      // 0..kLargestClass, kOversizedClass or kSmallBlockClass
+  std::size_t total_bytes;  // bytes of the chunk (for a frame of its own: as asked of upstream)
+  // The first frame of the region this frame belongs to, or null for memory that is
+  // not a region frame (a chunk of its own, a carved chunk). Set in frame 0: the
+  // region's size in frames, its frames handed out and not given back, and how many
+  // of its frames were ever handed out (the rest are untouched memory).
+  ChunkHeader* region;
+  std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass or kSmallBlockClass
+  std::uint8_t region_frames;
+  std::uint8_t frames_out;
+  std::uint8_t frames_touched;
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }

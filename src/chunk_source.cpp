@@ -30,20 +30,6 @@ void release_budget(ResourceState& resource, std::size_t bytes) noexcept {
 
 namespace {
 
-ChunkHeader* init_header(void* memory, std::size_t total_bytes, unsigned size_class,
-                         ThreadArena* owner) noexcept {
-  auto* chunk = ::new (memory) ChunkHeader;
-  chunk->refcount.store(0, std::memory_order_relaxed);
-  chunk->cookie = ChunkHeader::cookie_for(chunk);
-  chunk->next.store(nullptr, std::memory_order_relaxed);
-  chunk->owner = owner;
-  chunk->held_prev = nullptr;
-  chunk->held_next = nullptr;
-  chunk->total_bytes = total_bytes;
-  chunk->size_class = size_class;
-  return chunk;
-}
-
 void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
   const std::size_t total = frame->total_bytes;
   // Poison the cookie so a stale free into this frame trips the debug check.
@@ -64,6 +50,20 @@ bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noex
   return (address & (alignment - 1)) == 0;
 }
 
+ChunkHeader* init_header(ChunkHeader* chunk, std::size_t total_bytes, unsigned size_class,
+                         ThreadArena* owner) noexcept {
+  // The region fields (set by whoever made the header) are left as they are.
+  chunk->refcount.store(0, std::memory_order_relaxed);
+  chunk->cookie = ChunkHeader::cookie_for(chunk);
+  chunk->next.store(nullptr, std::memory_order_relaxed);
+  chunk->owner = owner;
+  chunk->held_prev = nullptr;
+  chunk->held_next = nullptr;
+  chunk->total_bytes = total_bytes;
+  chunk->size_class = static_cast<std::uint8_t>(size_class);
+  return chunk;
+}
+
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner) {
   void* memory;
@@ -79,7 +79,7 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
     release_budget(resource, total_bytes);
     throw std::bad_alloc();
   }
-  return init_header(memory, total_bytes, size_class, owner);
+  return init_header(::new (memory) ChunkHeader{}, total_bytes, size_class, owner);
 }
 
 ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept {
@@ -90,24 +90,28 @@ ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* o
   block->refcount.store(block->refcount.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
   const std::size_t bytes = class_bytes(size_class);
-  return init_header(reinterpret_cast<void*>(block->base() + bytes), bytes, size_class, owner);
+  return init_header(::new (reinterpret_cast<void*>(block->base() + bytes)) ChunkHeader{}, bytes,
+                     size_class, owner);
 }
 
-void return_chunk(ResourceState& resource, ChunkHeader* chunk) noexcept {
-  if (!chunk->is_carved()) {
+void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chunk) noexcept {
+  if (chunk->is_carved()) {
+    chunk->cookie = 0;
+    chunk->~ChunkHeader();
+    release_block_reference(resource, frames, frame_of(chunk->base()));
+  } else if (chunk->region != nullptr) {
+    frames.give_back(resource, chunk);
+  } else {
     return_frame(resource, chunk);
-    return;
   }
-  chunk->cookie = 0;
-  chunk->~ChunkHeader();
-  release_block_reference(resource, frame_of(chunk->base()));
 }
 
-void release_block_reference(ResourceState& resource, ChunkHeader* block) noexcept {
+void release_block_reference(ResourceState& resource, FrameSource& frames,
+                             ChunkHeader* block) noexcept {
   const std::uint32_t count = block->refcount.load(std::memory_order_relaxed);
   CHUNKPMR_ASSERT(count > 0, "chunkpmr: small-class block reference count underflow");
   if (count == 1) {
-    return_frame(resource, block);
+    return_chunk(resource, frames, block);
   } else {
     block->refcount.store(count - 1, std::memory_order_relaxed);
   }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "chunk_header.hpp"
+#include "region.hpp"
 
 #include <chunkpmr/detail/resource_state.hpp>
 
@@ -24,11 +25,16 @@ bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noex
 bool reserve_budget(ResourceState& resource, std::size_t bytes) noexcept;
 void release_budget(ResourceState& resource, std::size_t bytes) noexcept;
 
-// A fresh frame with its header initialised (refcount 0, not linked anywhere), for the
-// budget already reserved by the caller. size_class kSmallBlockClass makes it a
-// small-class block (total_bytes must then be kChunkAlign). Throws what upstream
-// throws, or std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned;
-// either way the reservation is given back first.
+// Fills in a chunk's header (refcount 0, not linked anywhere), leaving its region
+// fields as they are. size_class kSmallBlockClass makes it a small-class block
+// (total_bytes must then be kChunkAlign).
+ChunkHeader* init_header(ChunkHeader* chunk, std::size_t total_bytes, unsigned size_class,
+                         ThreadArena* owner) noexcept;
+
+// A chunk of its own, (total_bytes, 64 KiB) from upstream, for the budget already
+// reserved by the caller, with its header initialised. Throws what upstream throws, or
+// std::bad_alloc if upstream hands back a block that is not 64 KiB-aligned; either way
+// the reservation is given back first.
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner);
 
@@ -37,11 +43,12 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
 // that place is not in use.
 ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept;
 
-// Gives the chunk back: a carved chunk to its block, anything else to upstream with its
-// bytes to the budget.
-void return_chunk(ResourceState& resource, ChunkHeader* chunk) noexcept;
+// Gives the chunk back: a carved chunk to its block, a region frame to its region
+// (`frames`, the owner arena's), anything else to upstream with its bytes to the budget.
+void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chunk) noexcept;
 
-// Drops one reference to a small-class block; the last one returns it to upstream.
-void release_block_reference(ResourceState& resource, ChunkHeader* block) noexcept;
+// Drops one reference to a small-class block; the last one gives the block back.
+void release_block_reference(ResourceState& resource, FrameSource& frames,
+                             ChunkHeader* block) noexcept;
 
 }  // namespace chunkpmr::detail

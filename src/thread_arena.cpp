@@ -43,7 +43,8 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 }
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
-  CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr,
+  CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr &&
+                      arena->frames_.frames_held() == 0,
                   "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
   arena->~ThreadArena();
@@ -224,6 +225,16 @@ ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
   } else {
     stop_carving();  // the ratchet is at the top: no small class follows until a reset
   }
+  if (size_class == kLargestClass) {
+    ChunkHeader* frame = frames_.take(*resource_);
+    if (frame == nullptr) {
+      trim_caches();  // this thread's free chunks may be what holds the budget
+      frame = frames_.take(*resource_);
+      if (frame == nullptr) throw std::bad_alloc();
+    }
+    hold(init_header(frame, kChunkAlign, size_class, this));
+    return frame;
+  }
   return obtain_fresh(class_bytes(size_class), size_class);
 }
 
@@ -232,8 +243,9 @@ ChunkHeader* ThreadArena::carve(unsigned size_class) {
   if (small_block_ == nullptr) {
     // Within a tight budget a chunk of its own (as small as 512 B) may still fit where
     // a 64 KiB block does not: the caller falls back to one.
-    if (!reserve_budget(*resource_, kChunkAlign)) return nullptr;
-    small_block_ = obtain_chunk(*resource_, kChunkAlign, kSmallBlockClass, this);
+    ChunkHeader* frame = frames_.take(*resource_);
+    if (frame == nullptr) return nullptr;
+    small_block_ = init_header(frame, kChunkAlign, kSmallBlockClass, this);
     small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
     next_carve_class_ = 0;
   }
@@ -246,7 +258,7 @@ ChunkHeader* ThreadArena::carve(unsigned size_class) {
 
 void ThreadArena::stop_carving() noexcept {
   if (small_block_ == nullptr) return;
-  release_block_reference(*resource_, small_block_);
+  release_block_reference(*resource_, frames_, small_block_);
   small_block_ = nullptr;
 }
 
@@ -273,7 +285,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
     held_ = chunk->held_next;
   }
   if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk->held_prev;
-  return_chunk(*resource_, chunk);
+  return_chunk(*resource_, frames_, chunk);
 }
 
 void ThreadArena::trim_caches() noexcept {
@@ -317,7 +329,7 @@ void ThreadArena::return_every_chunk() noexcept {
   // whichever comes last; the next link is read before the chunk is given back.
   while (held_ != nullptr) {
     ChunkHeader* next = held_->held_next;
-    return_chunk(*resource_, held_);
+    return_chunk(*resource_, frames_, held_);
     held_ = next;
   }
   stop_carving();

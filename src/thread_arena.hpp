@@ -20,6 +20,7 @@
 
 #include "chunk_cache.hpp"
 #include "chunk_header.hpp"
+#include "region.hpp"
 
 #include <chunkpmr/chunk_provider_resource.hpp>
 
@@ -162,6 +163,7 @@ class alignas(64) ThreadArena {
   // classes strictly increase, so a place is never needed twice in one block.
   ChunkHeader* small_block_ = nullptr;
   unsigned next_carve_class_ = 0;
+  FrameSource frames_;  // the regions the 64 KiB frames come from
 
   // Shared with other threads, on their own cache lines.
   alignas(64) RemoteChunkStack remote_;

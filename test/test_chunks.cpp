@@ -35,10 +35,12 @@ BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
   }
   auto history = counting.chunk_history();
   BOOST_REQUIRE(!history.empty());
+  // Upstream sees regions: 1 to 16 whole 64 KiB frames, a power of two of them.
   for (auto& block : history) {
     BOOST_TEST(block.alignment == kChunk64K);
-    BOOST_TEST((block.bytes >= 512u && block.bytes <= kChunk64K &&
-                (block.bytes & (block.bytes - 1)) == 0u));
+    const std::size_t frames = block.bytes / kChunk64K;
+    BOOST_TEST((block.bytes % kChunk64K == 0u && frames >= 1u && frames <= 16u &&
+                (frames & (frames - 1)) == 0u));
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
@@ -81,20 +83,24 @@ BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
       BOOST_TEST(chunks[c].bytes == kChunk64K);
       BOOST_TEST(chunks[c].base == chunks[c].frame);
     }
-    // Upstream saw one block for all seven small classes, then one call per 64 KiB chunk.
+    // Upstream saw regions of 1, 1 and 2 frames: the block for all seven small
+    // classes, the first 64 KiB chunk, then the second with one frame to spare.
     auto history = counting.chunk_history();
-    BOOST_TEST(history.size() == 3u);
-    for (auto& h : history) BOOST_TEST((h.bytes == kChunk64K && h.alignment == kChunk64K));
+    BOOST_REQUIRE(history.size() == 3u);
+    BOOST_TEST(history[0].bytes == kChunk64K);
+    BOOST_TEST(history[1].bytes == kChunk64K);
+    BOOST_TEST(history[2].bytes == 2 * kChunk64K);
     BOOST_TEST(r.stats().normal_chunks_allocated == 9u);
-    BOOST_TEST(r.stats().bytes_held == 3 * kChunk64K);
+    BOOST_TEST(r.stats().bytes_held == 4 * kChunk64K);
 
     // The block goes back once every carved chunk has, the arena having moved past
-    // the small classes; the 64 KiB chunks stay (one current, one cached).
+    // the small classes, and its one-frame region with it; the 64 KiB chunks stay
+    // (one current, one cached), and so do their regions.
     for (void* p : blocks) r.deallocate(p, 400, 8);
     void* big = r.allocate(70000, 8);  // a slow path applies the batched frees
     r.deallocate(big, 70000, 8);
     BOOST_TEST(counting.outstanding_blocks() == 2u);
-    BOOST_TEST(r.stats().bytes_held == 2 * kChunk64K);
+    BOOST_TEST(r.stats().bytes_held == 3 * kChunk64K);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
@@ -337,19 +343,23 @@ BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
                                           .max_cached_bytes_per_thread = kChunk64K, .first_buffer = false});
   std::vector<void*> blocks;
   for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));  // ~10 chunks
-  const std::size_t chunks = counting.outstanding_chunks();
+  const std::size_t chunks = r.stats().normal_chunks_allocated;
   BOOST_REQUIRE(chunks >= 10u);
+  BOOST_TEST(counting.outstanding_chunks() == 5u);  // regions of 1, 1, 2, 4, 8 frames
   for (void* p : blocks) r.deallocate(p, 1000, 8);
   // Larger than any chunk: a slow path, which applies the last batched frees.
   void* big = r.allocate(70000, 8);
   r.deallocate(big, 70000, 8);
-  // The current chunk stays (rewound); one emptied chunk fits the cap; the rest left.
+  // The current chunk stays (rewound); one emptied chunk fits the cap; the rest left,
+  // and every region with no frame out went upstream with them.
   BOOST_TEST(r.stats().cached_chunks == 1u);
   BOOST_TEST(r.stats().cached_bytes == kChunk64K);
-  BOOST_TEST(counting.outstanding_chunks() == 2u);
+  BOOST_TEST(counting.outstanding_chunks() <= 2u);
+  BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
   r.trim();
   BOOST_TEST(r.stats().cached_chunks == 0u);
-  BOOST_TEST(counting.outstanding_chunks() == 1u);
+  BOOST_TEST(counting.outstanding_chunks() == 1u);  // the current chunk's region
+  BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
 }
 
 BOOST_AUTO_TEST_CASE(cached_chunks_are_reused_before_upstream) {
@@ -379,7 +389,57 @@ BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
   for (void* p : blocks) r.deallocate(p, 1000, 8);
   r.trim();
   s = r.stats();
-  BOOST_TEST(s.bytes_held == kChunk64K);  // the current chunk
+  BOOST_TEST(s.bytes_held == 2 * kChunk64K);  // the current chunk's region (2 frames)
   BOOST_TEST(s.peak_bytes_held == 4 * kChunk64K);
   BOOST_TEST(s.chunks_released_by_owner == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
+  // A growing arena asks upstream for regions of 1, 1, 2, 4, 8 and then 16 frames at a
+  // time: at most one call per MiB once past the first MiB. Each goes back with the
+  // very (bytes, alignment) pair it was asked with.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting,
+                                            .initial_chunk_bytes = kChunk64K,
+                                            .first_buffer = false});
+    for (int i = 0; i < 5000; ++i) chunkpmr::test::allocate_and_keep(r, 1000, 8);  // ~5 MB
+    const auto history = counting.chunk_history();
+    const std::size_t expected[] = {1, 1, 2, 4, 8, 16, 16, 16, 16, 16};
+    BOOST_REQUIRE(history.size() >= 7u);
+    for (std::size_t i = 0; i < history.size(); ++i) {
+      BOOST_TEST(history[i].bytes == expected[std::min<std::size_t>(i, 9)] * kChunk64K);
+    }
+    BOOST_TEST(history.size() <= 5 + counting.outstanding_bytes() / (1 << 20));
+    BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {
+  // One live block keeps a 16-frame region out; its other frames' chunks are emptied
+  // and, with no chunk cache, given back to the region. Growing again takes those
+  // frames: no upstream call.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting,
+                                          .initial_chunk_bytes = kChunk64K,
+                                          .max_cached_bytes_per_thread = 0,
+                                          .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) blocks.push_back(r.allocate(1000, 8));  // 31 chunks: 6 regions
+  BOOST_REQUIRE(counting.chunk_history().size() == 6u);
+  void* keep = blocks.back();
+  blocks.pop_back();
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  void* big = r.allocate(70000, 8);  // a slow path: the batched frees land
+  r.deallocate(big, 70000, 8);
+  const std::size_t calls = counting.chunk_history().size();
+  BOOST_TEST(counting.outstanding_chunks() == 1u);  // only the region holding `keep`
+  blocks.clear();
+  for (int i = 0; i < 900; ++i) blocks.push_back(r.allocate(1000, 8));  // 14 frames' worth
+  BOOST_TEST(counting.chunk_history().size() == calls);
+  BOOST_TEST(counting.outstanding_chunks() == 1u);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  r.deallocate(keep, 1000, 8);
 }

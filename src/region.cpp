@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: BSL-1.0
+#include "region.hpp"
+
+#include "check.hpp"
+#include "chunk_source.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <new>
+
+namespace chunkpmr::detail {
+namespace {
+
+ChunkHeader* frame_at(ChunkHeader* region, unsigned index) noexcept {
+  return reinterpret_cast<ChunkHeader*>(region->base() + std::size_t{index} * kChunkAlign);
+}
+
+// A header for a frame about to be handed out, keeping what a region's frame 0 records.
+ChunkHeader* fresh_frame_header(void* memory, ChunkHeader* region) noexcept {
+  auto* frame = ::new (memory) ChunkHeader{};
+  frame->region = region;
+  return frame;
+}
+
+}  // namespace
+
+ChunkHeader* FrameSource::take(ResourceState& r) {
+  if (ChunkHeader* frame = free_) {
+    free_ = frame->held_next;
+    if (free_ != nullptr) free_->held_prev = nullptr;
+    ChunkHeader* region = frame->region;
+    ++region->frames_out;
+    // Frame 0's header carries the region's counts: keep them across the new header.
+    if (frame == region) {
+      const std::uint8_t frames = region->region_frames;
+      const std::uint8_t out = region->frames_out;
+      const std::uint8_t touched = region->frames_touched;
+      fresh_frame_header(frame, region);
+      frame->region_frames = frames;
+      frame->frames_out = out;
+      frame->frames_touched = touched;
+      return frame;
+    }
+    return fresh_frame_header(frame, region);
+  }
+  if (ChunkHeader* region = newest_; region != nullptr && region->frames_touched < region->region_frames) {
+    ++region->frames_out;
+    return fresh_frame_header(frame_at(region, region->frames_touched++), region);
+  }
+  unsigned frames = std::clamp<unsigned>(
+      static_cast<unsigned>(std::bit_floor(std::max<std::size_t>(frames_held_, 1))), 1,
+      kMaxRegionFrames);
+  while (!reserve_budget(r, frames * kChunkAlign)) {
+    if (frames == 1) return nullptr;
+    frames /= 2;
+  }
+  const std::size_t bytes = frames * kChunkAlign;
+  void* memory;
+  try {
+    memory = r.upstream->allocate(bytes, kChunkAlign);
+  } catch (...) {
+    release_budget(r, bytes);
+    throw;
+  }
+  if (!upstream_honoured_alignment(memory, kChunkAlign)) {
+    // Masking would find garbage: refuse the region rather than corrupt memory later.
+    r.upstream->deallocate(memory, bytes, kChunkAlign);
+    release_budget(r, bytes);
+    throw std::bad_alloc();
+  }
+  auto* region = ::new (memory) ChunkHeader{};
+  region->region = region;
+  region->region_frames = static_cast<std::uint8_t>(frames);
+  region->frames_out = 1;
+  region->frames_touched = 1;
+  newest_ = region;
+  frames_held_ += frames;
+  return region;
+}
+
+void FrameSource::give_back(ResourceState& r, ChunkHeader* frame) noexcept {
+  CHUNKPMR_ASSERT(frame->region != nullptr && frame->region->frames_out > 0,
+                  "chunkpmr: frame given back to a region twice");
+  frame->cookie = 0;  // a stale free into this frame trips the debug check
+  frame->held_prev = nullptr;
+  frame->held_next = free_;
+  if (free_ != nullptr) free_->held_prev = frame;
+  free_ = frame;
+  ChunkHeader* region = frame->region;
+  if (--region->frames_out == 0) release_region(r, region);
+}
+
+void FrameSource::release_region(ResourceState& r, ChunkHeader* region) noexcept {
+  // Every touched frame of the region is on the free list now: take them off it.
+  const unsigned touched = region->frames_touched;
+  for (unsigned i = 0; i < touched; ++i) {
+    ChunkHeader* frame = frame_at(region, i);
+    if (frame->held_prev != nullptr) {
+      frame->held_prev->held_next = frame->held_next;
+    } else {
+      free_ = frame->held_next;
+    }
+    if (frame->held_next != nullptr) frame->held_next->held_prev = frame->held_prev;
+  }
+  if (newest_ == region) newest_ = nullptr;
+  const std::size_t bytes = std::size_t{region->region_frames} * kChunkAlign;
+  frames_held_ -= region->region_frames;
+  region->~ChunkHeader();
+  r.upstream->deallocate(region, bytes, kChunkAlign);
+  release_budget(r, bytes);
+}
+
+}  // namespace chunkpmr::detail

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: BSL-1.0
+// chunkpmr — regions: an arena's 64 KiB frames come from upstream several at a time.
+//
+// A region is one upstream request of (frames * 64 KiB, 64 KiB), 1 to 16 frames, given
+// back with exactly that pair. Its frames hold the arena's 64 KiB class chunks and its
+// small-class blocks; one-shot chunks and the chunks of their own that a tight budget
+// falls back to are still requests of their own.
+//
+// Sizing: each new region has as many frames as the arena already holds in regions,
+// rounded down to a power of two, between 1 and 16: an arena that grows asks upstream
+// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, 512 KiB, then 1 MiB at a time (at most one call
+// per MiB), and after release() or once its regions went back it starts small again,
+// so a short-lived resource never asks for more than it is about to use.
+//
+// Reuse: frames given back go on the arena's free-frame list and are handed out again
+// before any new region is asked for; untouched frames of the newest region come next.
+// A region whose frames are all back goes upstream at once. (Chunks reach this point
+// only after the arena's chunk cache declined them: cache cap, class floor, trim(),
+// release().)
+//
+// Bookkeeping lives in the frame headers themselves (chunk_header.hpp): every frame
+// points at its region's first frame, whose header holds the counts. So a region costs
+// upstream nothing beyond its frames. Only the arena's user touches any of it.
+#pragma once
+
+#include "chunk_header.hpp"
+
+#include <chunkpmr/detail/resource_state.hpp>
+
+#include <cstddef>
+
+namespace chunkpmr::detail {
+
+inline constexpr unsigned kMaxRegionFrames = 16;
+
+class FrameSource {
+ public:
+  // A 64 KiB frame with a fresh header whose region fields are set (the caller fills in
+  // the rest): a frame given back earlier, else the next untouched frame of the newest
+  // region, else the first frame of a new region. nullptr if the budget cannot hold
+  // even a one-frame region. Throws what upstream throws, or std::bad_alloc if upstream
+  // returns memory that is not 64 KiB-aligned; the budget reservation is undone first.
+  ChunkHeader* take(ResourceState& resource);
+
+  // The chunk or block in `frame` went back: the frame can be taken again, and its
+  // region goes upstream if no other frame of it is out.
+  void give_back(ResourceState& resource, ChunkHeader* frame) noexcept;
+
+  std::size_t frames_held() const noexcept { return frames_held_; }
+
+ private:
+  void release_region(ResourceState& resource, ChunkHeader* region) noexcept;
+
+  ChunkHeader* free_ = nullptr;    // given-back frames, linked through held_prev/held_next
+  ChunkHeader* newest_ = nullptr;  // the region whose untouched frames come next
+  std::size_t frames_held_ = 0;    // frames of all regions this arena holds
+};
+
+}  // namespace chunkpmr::detail
