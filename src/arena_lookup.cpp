@@ -20,25 +20,25 @@ ThreadArena* first_arena(const ResourceState& resource) noexcept {
 }
 
 ThreadArena* find_owned_by(const ResourceState& resource, std::uint64_t token) noexcept {
-  for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource) {
+  for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource()) {
     // Relaxed: only this thread ever stores its own token, so seeing it needs no order;
     // any other value just means "not ours".
-    if (a->owner_token.load(std::memory_order_relaxed) == token) return a;
+    if (a->owner_token().load(std::memory_order_relaxed) == token) return a;
   }
   return nullptr;
 }
 
 // Moves `arena`'s owner from a value that is not a live thread's to `new_owner`.
 bool try_take(ThreadArena* arena, std::uint64_t new_owner) noexcept {
-  std::uint64_t owner = arena->owner_token.load(std::memory_order_relaxed);
+  std::uint64_t owner = arena->owner_token().load(std::memory_order_relaxed);
   if (token_alive(owner)) return false;  // acquire inside: the dead owner's writes
   CHUNKPMR_TEST_HOOK(adopt_before_cas, arena);
-  return arena->owner_token.compare_exchange_strong(owner, new_owner, std::memory_order_acquire,
+  return arena->owner_token().compare_exchange_strong(owner, new_owner, std::memory_order_acquire,
                                                     std::memory_order_relaxed);
 }
 
 ThreadArena* take_any(ResourceState& resource, std::uint64_t new_owner) noexcept {
-  for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource) {
+  for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource()) {
     if (try_take(a, new_owner)) return a;
   }
   return nullptr;
@@ -47,10 +47,10 @@ ThreadArena* take_any(ResourceState& resource, std::uint64_t new_owner) noexcept
 ThreadArena* create_and_push(ResourceState& resource, std::uint64_t owner) {
   // Upstream may be anything, another chunkpmr resource included: no lock is held here.
   ThreadArena* arena = ThreadArena::create(resource);
-  arena->owner_token.store(owner, std::memory_order_relaxed);
+  arena->owner_token().store(owner, std::memory_order_relaxed);
   ThreadArena* head = resource.arenas.load(std::memory_order_relaxed);
   do {
-    arena->next_in_resource = head;
+    arena->set_next_in_resource(head);
   } while (!resource.arenas.compare_exchange_weak(head, arena, std::memory_order_release,
                                                   std::memory_order_relaxed));
   return arena;
@@ -87,13 +87,13 @@ ThreadArena* begin_borrow(ResourceState& resource) {
 
 void end_borrow(ThreadArena* arena) noexcept {
   // Release: the next user of the arena (its acquire CAS) sees what this one did.
-  arena->owner_token.store(kNoOwner, std::memory_order_release);
+  arena->owner_token().store(kNoOwner, std::memory_order_release);
 }
 
 bool try_take_abandoned(ThreadArena* arena) noexcept { return try_take(arena, kBusyToken); }
 
 bool arena_owned_by_running_thread(const ThreadArena* arena) noexcept {
-  const std::uint64_t owner = arena->owner_token.load(std::memory_order_relaxed);
+  const std::uint64_t owner = arena->owner_token().load(std::memory_order_relaxed);
   return owner != kBusyToken && token_alive(owner);
 }
 

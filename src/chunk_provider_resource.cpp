@@ -175,7 +175,7 @@ void ChunkProviderResource::release() {
 void ChunkProviderResource::free_everything() noexcept {
   ThreadArena* arena = state_.arenas.exchange(nullptr, std::memory_order_acquire);
   while (arena != nullptr) {
-    ThreadArena* next = arena->next_in_resource;
+    ThreadArena* next = arena->next_in_resource();
     arena->return_every_chunk();
     ThreadArena::destroy(arena);
     arena = next;
@@ -191,7 +191,7 @@ void ChunkProviderResource::trim() {
   ThreadArena* mine = detail::find_own_arena(state_);
   if (mine != nullptr) mine->trim_caches();
   for (ThreadArena* arena = state_.arenas.load(std::memory_order_acquire); arena != nullptr;
-       arena = arena->next_in_resource) {
+       arena = arena->next_in_resource()) {
     if (arena == mine) continue;
     if (detail::try_take_abandoned(arena)) {
       arena->reclaim_abandoned();  // its thread is gone: we have it to ourselves
@@ -208,7 +208,7 @@ ResourceStats ChunkProviderResource::stats() const noexcept {
   s.peak_bytes_held = state_.peak_bytes_held.load(std::memory_order_relaxed);
   s.passthrough_allocations = state_.passthrough_allocations.load(std::memory_order_relaxed);
   for (const ThreadArena* arena = state_.arenas.load(std::memory_order_acquire);
-       arena != nullptr; arena = arena->next_in_resource) {
+       arena != nullptr; arena = arena->next_in_resource()) {
     arena->add_stats(s);
     if (detail::arena_owned_by_running_thread(arena)) ++s.live_thread_arenas;
   }

@@ -31,12 +31,12 @@ ThreadArena::ThreadArena(ResourceState& resource) noexcept
     : ratchet_(resource.initial_class), resource_(&resource) {}
 
 static_assert(sizeof(ThreadArena) <= ResourceState::kInlineArenaBytes &&
-                  alignof(ThreadArena) <= 64,
+                  alignof(ThreadArena) <= ResourceState::kInlineArenaAlign,
               "ResourceState::inline_arena must be able to hold a ThreadArena");
 
 ThreadArena* ThreadArena::create(ResourceState& resource) {
   if (!resource.inline_arena_in_use.exchange(true, std::memory_order_relaxed)) {
-    return ::new (resource.inline_arena) ThreadArena(resource);
+    return ::new (resource.inline_arena()) ThreadArena(resource);
   }
   void* memory = resource.upstream->allocate(sizeof(ThreadArena), alignof(ThreadArena));
   return ::new (memory) ThreadArena(resource);
@@ -48,7 +48,7 @@ void ThreadArena::destroy(ThreadArena* arena) noexcept {
                   "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
   arena->~ThreadArena();
-  if (reinterpret_cast<std::byte*>(arena) == resource.inline_arena) {
+  if (static_cast<void*>(arena) == resource.inline_arena()) {
     resource.inline_arena_in_use.store(false, std::memory_order_relaxed);
   } else {
     resource.upstream->deallocate(arena, sizeof(ThreadArena), alignof(ThreadArena));

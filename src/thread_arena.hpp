@@ -114,9 +114,12 @@ class alignas(64) ThreadArena {
   void return_every_chunk() noexcept;
 
   // Who uses this arena (arena_lookup.hpp): a live thread token, kNoOwner or kBusyToken.
-  std::atomic<std::uint64_t> owner_token{0};
+  // Read by other threads' lookups: kept off the owner's hot cache line.
+  std::atomic<std::uint64_t>& owner_token() noexcept { return owner_token_; }
+  const std::atomic<std::uint64_t>& owner_token() const noexcept { return owner_token_; }
   // The resource's arena list; written once before the arena is published.
-  ThreadArena* next_in_resource = nullptr;
+  ThreadArena* next_in_resource() const noexcept { return next_in_resource_; }
+  void set_next_in_resource(ThreadArena* next) noexcept { next_in_resource_ = next; }
 
  private:
   explicit ThreadArena(ResourceState& resource) noexcept;
@@ -168,6 +171,8 @@ class alignas(64) ThreadArena {
   // Shared with other threads, on their own cache lines.
   alignas(64) RemoteChunkStack remote_;
   std::atomic<bool> trim_requested_{false};
+  std::atomic<std::uint64_t> owner_token_{0};
+  ThreadArena* next_in_resource_ = nullptr;
   alignas(64) std::atomic<std::uint64_t> released_by_other_threads_{0};
 
   // Stats: written by the owner with relaxed load+store (no read-modify-write), read

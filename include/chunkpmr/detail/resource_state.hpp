@@ -56,11 +56,18 @@ struct ResourceState {
   std::atomic<ThreadArena*> arenas{nullptr};
 
   // Room for the first arena, so that a resource used by one thread asks upstream for
-  // chunks only (and serves an initial buffer over null_memory_resource()). The size is
-  // checked against the real type in src/thread_arena.cpp.
-  static constexpr std::size_t kInlineArenaBytes = 448;
-  alignas(64) std::byte inline_arena[kInlineArenaBytes];
+  // chunks only (and serves an initial buffer over null_memory_resource()). The arena
+  // is placed at the first 64-byte boundary inside; the resource itself needs no more
+  // than ordinary alignment, so `new ChunkProviderResource` is a plain operator new.
+  // The size is checked against the real type in src/thread_arena.cpp.
+  static constexpr std::size_t kInlineArenaBytes = 384;
+  static constexpr std::size_t kInlineArenaAlign = 64;
+  std::byte inline_arena_storage[kInlineArenaBytes + kInlineArenaAlign - 1];
   std::atomic<bool> inline_arena_in_use{false};
+  void* inline_arena() noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(inline_arena_storage);
+    return inline_arena_storage + ((kInlineArenaAlign - address % kInlineArenaAlign) % kInlineArenaAlign);
+  }
 
   // Over-aligned (> 16 KiB) allocations forwarded to upstream, tracked so that
   // release() and the destructor give them back too. The mutex is this resource's
