@@ -1,7 +1,12 @@
+// SPDX-License-Identifier: BSL-1.0
 // libFuzzer harness: decodes the input into a sequence of operations on one resource —
-// allocate, deallocate, release, trim, free a block on another thread, allocate on a
-// thread that then exits — and checks after each step that live blocks never overlap
-// and keep their contents, and at the end that every byte went back upstream.
+// allocate, deallocate, release, trim (here and on another thread), free a block on
+// another thread, allocate on a thread that then exits (its arena is adopted by the
+// next), ask for a size no object can have — under a configuration drawn from the
+// input (budget, max_normal_alloc, initial size from 1 B to 1 MiB, first buffer on or
+// off, no chunk cache), and checks after each step that live blocks never overlap and
+// keep their contents, and at the end that every byte went back upstream with the
+// (size, alignment) it was asked with.
 //
 // Build: clang++ with -fsanitize=fuzzer,address,undefined (CMake option
 // CHUNKPMR_BUILD_FUZZER). Run: fuzz_ops test/fuzz/corpus -max_total_time=60
@@ -121,13 +126,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Budgets from 8 KiB (below one small-class block: chunks of their own) to 1 MiB.
     if (config & 1) options.byte_budget = std::size_t{8} * 1024 * (1 + (config >> 1) % 128);
     if (config & 2) options.max_normal_alloc = 4096;
-    if (config & 4) options.initial_chunk_bytes = 65536;
+    const std::size_t initial_sizes[] = {512, 1, 4096, 65536, 100000, std::size_t{1} << 20};
+    const std::uint8_t config2 = in.byte();
+    options.initial_chunk_bytes = (config & 4) ? 65536 : initial_sizes[config2 % 6];
     if (config & 8) options.max_cached_bytes_per_thread = 0;
+    options.first_buffer = (config2 & 0x80) == 0;
     ChunkProviderResource r(options);
     Model model(r);
     int steps = 0;
     while (!in.empty() && ++steps < 2000) {
-      switch (in.byte() % 8) {
+      switch (in.byte() % 10) {
         case 0:
         case 1:
         case 2: {  // allocate
@@ -175,6 +183,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         case 6:
           r.trim();
+          break;
+        case 8: {  // a size no object can have: upstream's refusal propagates, nothing changes
+          volatile std::size_t max_size = SIZE_MAX;
+          const std::size_t bytes = max_size - in.byte();
+          const std::size_t alignment = decode_alignment(in);
+          const std::size_t held = r.stats().bytes_held;
+          // The counting upstream refuses it itself (operator new under ASan would abort).
+          counting.fail_always(true);
+          try {
+            static_cast<void>(r.allocate(bytes, alignment));
+            fail("an impossible size was served");
+          } catch (const std::bad_alloc&) {
+          }
+          counting.fail_always(false);
+          if (r.stats().bytes_held != held) fail("a refused impossible size changed bytes held");
+          break;
+        }
+        case 9:  // trim() from another thread while this one holds blocks
+          std::thread([&] { r.trim(); }).join();
           break;
         case 7:
           if (in.byte() % 4 == 0) {  // release() now and then: every block becomes invalid
