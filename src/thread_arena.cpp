@@ -94,9 +94,22 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
     chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
-  ratchet_ = std::min(size_class + 1, kLargestClass);
+  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, kLargestClass);
   retire_current();
   install(chunk);
+}
+
+bool ThreadArena::current_is_mostly_live() const noexcept {
+  // The ratchet grows chunks while what the thread allocates stays alive (each refill
+  // then costs less per byte). When most of a filled chunk's blocks are already freed,
+  // the live set is smaller than the chunk: a larger one would only hold more memory
+  // (and touch more of it) for the same blocks, so the class stays where it is. A
+  // heuristic: remote frees are read with a relaxed load, a stale count only errs
+  // towards growing.
+  if (current_ == nullptr) return true;  // the initial buffer, or nothing yet
+  const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
+  const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
+  return std::uint64_t{live} * 4 >= handouts;
 }
 
 bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignment) {
@@ -119,6 +132,7 @@ void ThreadArena::install(ChunkHeader* chunk) noexcept {
   // threads only through their own synchronisation, after this store.
   chunk->refcount.store(kSurplus, std::memory_order_relaxed);
   unused_credit_ = kSurplus;
+  frees_in_current_ = 0;
   current_ = chunk;
   current_mask_ = ~static_cast<std::uintptr_t>(chunk->total_bytes - 1);
   cursor_ = chunk->payload();
@@ -132,6 +146,7 @@ void ThreadArena::rewind_current() noexcept {
   cursor_ = current_->payload();
   current_->refcount.store(kSurplus, std::memory_order_relaxed);
   unused_credit_ = kSurplus;
+  frees_in_current_ = 0;
 }
 
 void ThreadArena::retire_current() noexcept {

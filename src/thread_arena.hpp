@@ -67,6 +67,7 @@ class alignas(64) ThreadArena {
   // rewound in place.
   void free_in_current(std::uintptr_t address, std::size_t bytes) noexcept {
     ++unused_credit_;
+    ++frees_in_current_;
     if (address + bytes == cursor_) cursor_ = address;
     // live = refcount - unused_credit. Acquire pairs with other threads' release
     // decrements, so their last accesses to their blocks happen before the reuse.
@@ -125,6 +126,7 @@ class alignas(64) ThreadArena {
   explicit ThreadArena(ResourceState& resource) noexcept;
 
   void refill(std::size_t bytes, std::size_t alignment);
+  bool current_is_mostly_live() const noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   bool try_claim_initial_buffer(std::size_t bytes, std::size_t alignment);
   void install(ChunkHeader* chunk) noexcept;
@@ -153,6 +155,7 @@ class alignas(64) ThreadArena {
   ChunkHeader* current_ = nullptr;  // null while bumping the initial buffer, or before the first refill
   std::uintptr_t current_mask_ = ~std::uintptr_t{0};  // ~(current_->total_bytes - 1)
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
+  std::uint32_t frees_in_current_ = 0;  // owner frees into current_ since it was installed
   unsigned ratchet_ = 0;  // smallest class of the next refill
   ResourceState* resource_;
   ChunkHeader* pending_chunk_ = nullptr;  // retired chunk owed pending_frees_ decrements
