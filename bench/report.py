@@ -8,7 +8,8 @@
 
   report.py lifecycle RUN.json                      Lifecycle section (bench_lifecycle) on stdout
   report.py alone RESULTS.jsonl                     fresh-process table (bench/lifecycle_alone.sh)
-  perf also takes --lifecycle RUN.json [--lifecycle-alone TABLE.md]
+  report.py chunk-source RESULTS.jsonl              goals and fresh-process table (bench/chunk_source_alone.sh)
+  perf also takes --lifecycle RUN.json [--lifecycle-alone TABLE.md] [--chunk-source RESULTS.jsonl]
 
 Extra runs (LABEL=file) are runs of the same binary under LD_PRELOAD of another
 malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc), as a ratio to
@@ -181,13 +182,13 @@ def lifecycle_goals(rows):
     ratios = {p: _div(get(("request", "chunkpmr", p, 1)), get(("request", "std_monotonic", p, 1)))
               for p in PLACEMENTS}
     goals.append(("request ≤ 1.3× monotonic's time (resource on the stack and `new`ed)",
-                  ", ".join(f"{p} {_cell(v, '{:.2f}')}×" for p, v in ratios.items()),
+                  ", ".join(f"{p} {_times(v)}" for p, v in ratios.items()),
                   status(list(ratios.values()), lambda v: v <= 1.3)))
 
     speedups = {p: _div(get(("request_2threads", "chunkpmr", p, 1)), get(("request_2threads", "chunkpmr", p, 2)))
                 for p in PLACEMENTS}
     goals.append(("requests on 2 threads ≥ 1.8× one thread's throughput",
-                  ", ".join(f"{p} {_cell(v, '{:.2f}')}×" for p, v in speedups.items()),
+                  ", ".join(f"{p} {_times(v)}" for p, v in speedups.items()),
                   status(list(speedups.values()), lambda v: v >= 1.8)))
 
     changes = {}
@@ -202,7 +203,7 @@ def lifecycle_goals(rows):
     present = [n for n in RR_SIZES if ("round_robin", "chunkpmr", n, 1) in rows]
     vs_one = {n: _div(rows[("round_robin", "chunkpmr", n, 1)], base) for n in present if n != "1"}
     goals.append(("round robin over N resources ≤ 2× chunkpmr's time at N=1, at every N",
-                  ", ".join(f"N={n} {_cell(v, '{:.2f}')}×" for n, v in vs_one.items()) or "-",
+                  ", ".join(f"N={n} {_times(v)}" for n, v in vs_one.items()) or "-",
                   status(list(vs_one.values()), lambda v: v <= 2.0)))
 
     vs_pool = {n: _div(rows[("round_robin", "chunkpmr", n, 1)], get(("round_robin", "std_unsync_pool", n, 1)))
@@ -305,6 +306,116 @@ def alone_table(path):
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------
+# bench_chunk_source alone (bench/chunk_source_alone.sh): one JSON line per run, each
+# with "bench" (workload), "peer", "malloc" and the strace files.
+
+CHUNK_SOURCE_RELEASE = ["small_written", "small_untouched", "mixed_release_cycle", "release_million"]
+CHUNK_SOURCE_CLASSIC = ["larson_sized", "xmalloc_fixed", "xmalloc_random", "mstress"]
+
+
+def chunk_source_label(r):
+    """The peer as shown: new_delete runs are named by their malloc."""
+    return r["malloc"] if r["peer"] == "new_delete" else r["peer"]
+
+
+def load_chunk_source(path):
+    results = [json.loads(line) for line in open(path) if line.strip()]
+    return results, {(r["bench"], chunk_source_label(r)): r for r in results}
+
+
+def syscalls_per_item(r):
+    """{syscall: calls per item}: the n-item strace run minus the 1-item run, over n - 1."""
+    if not (r.get("strace") and r.get("strace_base")):
+        return None
+    full, base = strace_counts(r["strace"]), strace_counts(r["strace_base"])
+    n = max(r["items"] - 1, 1)
+    return {k: (full.get(k, 0) - base.get(k, 0)) / n for k in SYSCALLS + ["total"]}
+
+
+def _per_item(v):
+    if v == 0:
+        return "0"
+    return f"{v:.3f}" if abs(v) >= 0.01 else f"{v:.1e}"
+
+
+def _times(v):
+    return "-" if v is None else f"{v:.2f}×"
+
+
+def chunk_source_reference(bench):
+    return ("std_monotonic", "monotonic") if bench in CHUNK_SOURCE_RELEASE else ("glibc", "glibc")
+
+
+def chunk_source_goals(by_key):
+    """[(goal, measured, status)], every value and status computed from the run."""
+    def get(bench, peer, field="ns_per_item"):
+        r = by_key.get((bench, peer))
+        return None if r is None else r[field]
+
+    def status(ok, *values):
+        if any(v is None for v in values):
+            return "not measured"
+        return "met" if ok else "missed"
+
+    goals = []
+    for bench, limit in [("small_written", 1.1), ("small_untouched", 1.5), ("mixed_release_cycle", 1.1),
+                         ("release_million", 2.0)]:
+        v = _div(get(bench, "chunkpmr"), get(bench, "std_monotonic"))
+        goals.append((f"{bench} ≤ {limit:g}× monotonic's time", f"{_times(v)}",
+                      status(v is not None and v <= limit, v)))
+    v = _div(get("mixed_release_cycle", "glibc"), get("mixed_release_cycle", "chunkpmr"))
+    goals.append(("mixed_release_cycle ≥ 3× faster than glibc's per-object frees",
+                  f"glibc's time / chunkpmr's = {_times(v)}", status(v is not None and v >= 3.0, v)))
+    for bench in ["larson_sized", "mstress"]:
+        v = _div(get(bench, "chunkpmr"), get(bench, "glibc"))
+        goals.append((f"{bench}: speed ≥ glibc's", f"chunkpmr's time = {_times(v)} glibc's",
+                      status(v is not None and v <= 1.0, v)))
+    for bench in ["xmalloc_fixed", "xmalloc_random"]:
+        v = _div(get(bench, "chunkpmr"), get(bench, "mimalloc"))
+        goals.append((f"{bench}: speed ≥ mimalloc's", f"chunkpmr's time = {_times(v)} mimalloc's",
+                      status(v is not None and v <= 1.0, v)))
+    for bench, ref in [("larson_sized", "glibc"), ("mstress", "glibc"),
+                       ("xmalloc_fixed", "mimalloc"), ("xmalloc_random", "mimalloc")]:
+        ours, theirs = get(bench, "chunkpmr", "max_rss_kib"), get(bench, ref, "max_rss_kib")
+        v = _div(ours, theirs)
+        measured = (f"{_times(v)} ({_cell(None if ours is None else ours / 1024)} vs "
+                    f"{_cell(None if theirs is None else theirs / 1024)} MiB)")
+        goals.append((f"{bench}: peak RSS ≤ 2× {ref}'s", measured, status(v is not None and v <= 2.0, v)))
+    return goals
+
+
+def chunk_source_table(results, by_key):
+    lines = ["| workload | peer | items | ns/item | ratio | × mimalloc | page faults/item | " +
+             " | ".join(f"{s}/item" for s in SYSCALLS) +
+             " | syscalls/item | max RSS (MiB) | chunkpmr peak held (MiB) |",
+             "|---|---|---:|---:|---:|---:|---:|" + "---:|" * (len(SYSCALLS) + 3)]
+    for r in results:
+        bench, label = r["bench"], chunk_source_label(r)
+        ref_peer, ref_label = chunk_source_reference(bench)
+        ref = by_key.get((bench, ref_peer))
+        ratio = f"{r['ns_per_item'] / ref['ns_per_item']:.2f}× {ref_label}" if ref else "-"
+        mi = by_key.get((bench, "mimalloc")) if bench.startswith("xmalloc") else None
+        vs_mi = f"{r['ns_per_item'] / mi['ns_per_item']:.2f}×" if mi else "-"
+        per = syscalls_per_item(r)
+        sys_cells = [_per_item(per[k]) for k in SYSCALLS + ["total"]] if per else ["-"] * (len(SYSCALLS) + 1)
+        held = r.get("peak_bytes_held", -1)
+        peer = f"new_delete ({label})" if r["peer"] == "new_delete" else label
+        lines.append(f"| {bench} | {peer} | {r['items']} | {fmt_time(r['ns_per_item'])} | {ratio} | {vs_mi} "
+                     f"| {_per_item(r['minor_faults_per_item'])} | " + " | ".join(sys_cells) +
+                     f" | {r['max_rss_kib'] / 1024:.1f} | {'-' if held < 0 else f'{held / 2**20:.1f}'} |")
+    return "\n".join(lines)
+
+
+def chunk_source_section(path):
+    results, by_key = load_chunk_source(path)
+    out = ["| goal | measured | status |", "|---|---|---|"]
+    out += [f"| {g} | {m} | {s} |" for g, m, s in chunk_source_goals(by_key)]
+    out.append("")
+    out.append(chunk_source_table(results, by_key))
+    return "\n".join(out)
+
+
 def parse_extras(args):
     extras = []
     for a in args:
@@ -325,6 +436,9 @@ def main(argv):
         return
     if argv[1] == "alone":
         print(alone_table(argv[2]))
+        return
+    if argv[1] == "chunk-source":
+        print(chunk_source_section(argv[2]))
         return
     out = argv[2]
     opts = defaultdict(list)
@@ -349,7 +463,9 @@ def main(argv):
                 [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]))
             .replace("@LIFECYCLE@", lifecycle_section(load_lifecycle(opts["lifecycle"][0])))
             .replace("@LIFECYCLE_ALONE@", open(opts["lifecycle-alone"][0]).read().strip()
-                     if opts.get("lifecycle-alone") else "(not run)"))
+                     if opts.get("lifecycle-alone") else "(not run)")
+            .replace("@CHUNK_SOURCE@", chunk_source_section(opts["chunk-source"][0])
+                     if opts.get("chunk-source") else "(not run)"))
     open(out, "w").write(text)
 
 

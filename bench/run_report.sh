@@ -2,8 +2,9 @@
 # Builds Release, runs the whole benchmark suite (all peers interleaved in one process,
 # 5 repetitions, medians), runs it again under LD_PRELOAD of mimalloc and jemalloc for
 # their rows, runs the lifecycle benchmarks (in one process, then each headline
-# workload alone), counts fast-path instructions with callgrind, measures what chunks
-# cost in RSS on glibc, and writes docs/PERF.md.
+# workload alone), runs the chunk-source and classic malloc benchmarks alone
+# (bench/chunk_source_alone.sh), counts fast-path instructions with callgrind, measures
+# what chunks cost in RSS on glibc, and writes docs/PERF.md.
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,9 @@ done
 # headline workload alone in a fresh process (with system calls counted under strace).
 "$build/bench/bench_lifecycle" "${args[@]}" --benchmark_out="$out/lifecycle.json" >/dev/null 2>"$out/lifecycle.log"
 bash "$root/bench/lifecycle_alone.sh" > "$out/lifecycle_alone.md" 2>"$out/lifecycle_alone.log"
+# Chunk sources and classic malloc benchmarks (bench_chunk_source), each alone in a fresh
+# process; the Chunk source section is computed from its results.jsonl.
+bash "$root/bench/chunk_source_alone.sh" > "$out/chunk_source_alone.md" 2>"$out/chunk_source_alone.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
@@ -48,5 +52,6 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --callgrind "$out/callgrind.md" --rss "$out/rss.md" --template "$root/bench/PERF.md.in" \
   --isolated "${isolated_args[@]}" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
+  --chunk-source "$build/chunk_source_alone/results.jsonl" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md written"
