@@ -305,6 +305,14 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
 
 void ThreadArena::trim_caches() noexcept {
   flush_pending_frees();
+  // A current chunk with no live block would pin its region (and a half-carved block
+  // its frame) with nothing in them: let both go too, so that a trimmed arena holds
+  // only memory that live blocks use. The next allocation refills.
+  if (current_ != nullptr &&
+      current_->refcount.load(std::memory_order_acquire) == unused_credit_) {
+    retire_current();
+  }
+  stop_carving();
   take_remote_chunks();
   cache_.clear([this](ChunkHeader* c) { give_back(c); });
   publish_cache_stats();
