@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — a std::pmr::memory_resource built on per-thread chunk arenas.
 //
 // Allocation bumps a cursor in the calling thread's current chunk (no lock, no atomic
@@ -7,6 +8,7 @@
 #pragma once
 
 #include <chunkpmr/detail/resource_state.hpp>
+#include <chunkpmr/export.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -51,7 +53,7 @@ struct ResourceStats {
   std::uint64_t passthrough_allocations = 0;  // over-aligned requests sent to upstream
 };
 
-class ChunkProviderResource : public std::pmr::memory_resource {
+class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
  public:
   ChunkProviderResource();
   explicit ChunkProviderResource(std::pmr::memory_resource* upstream);
@@ -89,7 +91,7 @@ class ChunkProviderResource : public std::pmr::memory_resource {
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
  private:
-  void free_everything() noexcept;
+  CHUNKPMR_LOCAL void free_everything() noexcept;
 
   mutable detail::ResourceState state_;
 };
