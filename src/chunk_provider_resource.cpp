@@ -118,49 +118,70 @@ std::size_t checked_max_normal_alloc(std::size_t value) {
   return value;
 }
 
+// The configuration from options already known to be valid; allocates nothing.
+void configure(ResourceState& state, const ResourceOptions& options) noexcept {
+  state.upstream = options.upstream;
+  state.byte_budget = options.byte_budget;
+  state.max_normal_alloc = options.max_normal_alloc;
+  state.max_cached_bytes_per_thread = options.max_cached_bytes_per_thread;
+  state.initial_size = options.initial_chunk_bytes;
+  state.first_buffer = options.first_buffer;
+  // Without a first buffer, an empty user buffer takes its place: claimed, never fits.
+  if (!options.first_buffer) state.user_buffer = reinterpret_cast<std::byte*>(&state);
+  state.initial_class = detail::class_for_bytes(
+      std::min(options.initial_chunk_bytes, detail::kChunkAlign));
+  state.id = detail::new_resource_id();
+}
+
 }  // namespace
 
 ChunkProviderResource::ChunkProviderResource(const ResourceOptions& options) {
   if (options.upstream == nullptr) {
     throw std::invalid_argument("chunkpmr: upstream resource must not be null");
   }
-  state_.upstream = options.upstream;
-  state_.byte_budget = options.byte_budget;
-  state_.max_normal_alloc = checked_max_normal_alloc(options.max_normal_alloc);
-  state_.max_cached_bytes_per_thread = options.max_cached_bytes_per_thread;
-  state_.initial_size = options.initial_chunk_bytes;
-  // Without a first buffer, an empty user buffer takes its place: claimed, never fits.
-  if (!options.first_buffer) state_.user_buffer = reinterpret_cast<std::byte*>(&state_);
-  state_.initial_class = detail::class_for_bytes(
-      std::min(options.initial_chunk_bytes, detail::kChunkAlign));
-  state_.id = detail::new_resource_id();
+  checked_max_normal_alloc(options.max_normal_alloc);
+  configure(state_, options);
 }
 
-ChunkProviderResource::ChunkProviderResource() : ChunkProviderResource(ResourceOptions{}) {}
+ChunkProviderResource::ChunkProviderResource() noexcept
+    : ChunkProviderResource(std::pmr::get_default_resource()) {}
 
-ChunkProviderResource::ChunkProviderResource(std::pmr::memory_resource* upstream)
-    : ChunkProviderResource(ResourceOptions{.upstream = upstream}) {}
+// The defaults are valid, so only the upstream can be wrong, and that is a precondition.
+ChunkProviderResource::ChunkProviderResource(std::pmr::memory_resource* upstream) noexcept {
+  CHUNKPMR_ASSERT(upstream != nullptr, "chunkpmr: upstream resource must not be null");
+  configure(state_, ResourceOptions{.upstream = upstream});
+}
 
-ChunkProviderResource::ChunkProviderResource(std::size_t initial_size)
+ChunkProviderResource::ChunkProviderResource(std::size_t initial_size) noexcept
     : ChunkProviderResource(initial_size, std::pmr::get_default_resource()) {}
 
 ChunkProviderResource::ChunkProviderResource(std::size_t initial_size,
-                                             std::pmr::memory_resource* upstream)
-    : ChunkProviderResource(
-          ResourceOptions{.upstream = upstream, .initial_chunk_bytes = initial_size}) {}
+                                             std::pmr::memory_resource* upstream) noexcept {
+  CHUNKPMR_ASSERT(upstream != nullptr, "chunkpmr: upstream resource must not be null");
+  configure(state_, ResourceOptions{.upstream = upstream, .initial_chunk_bytes = initial_size});
+}
 
-ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_size)
+ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_size) noexcept
     : ChunkProviderResource(buffer, buffer_size, std::pmr::get_default_resource()) {}
 
 ChunkProviderResource::ChunkProviderResource(void* buffer, std::size_t buffer_size,
-                                             std::pmr::memory_resource* upstream)
-    : ChunkProviderResource(ResourceOptions{.upstream = upstream}) {
+                                             std::pmr::memory_resource* upstream) noexcept
+    : ChunkProviderResource(upstream) {
   if (buffer != nullptr) {
     state_.user_buffer = static_cast<std::byte*>(buffer);
     state_.user_buffer_size = buffer_size;
     state_.initial_base.store(reinterpret_cast<std::uintptr_t>(buffer), std::memory_order_relaxed);
     state_.initial_bytes.store(buffer_size, std::memory_order_relaxed);
   }
+}
+
+ResourceOptions ChunkProviderResource::options() const noexcept {
+  return ResourceOptions{.upstream = state_.upstream,
+                         .byte_budget = state_.byte_budget,
+                         .max_normal_alloc = state_.max_normal_alloc,
+                         .initial_chunk_bytes = state_.initial_size,
+                         .max_cached_bytes_per_thread = state_.max_cached_bytes_per_thread,
+                         .first_buffer = state_.first_buffer};
 }
 
 ChunkProviderResource::~ChunkProviderResource() { free_everything(); }

@@ -55,13 +55,15 @@ struct ResourceStats {
 
 class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
  public:
-  ChunkProviderResource();
-  explicit ChunkProviderResource(std::pmr::memory_resource* upstream);
-  explicit ChunkProviderResource(std::size_t initial_size);
-  ChunkProviderResource(std::size_t initial_size, std::pmr::memory_resource* upstream);
-  ChunkProviderResource(void* buffer, std::size_t buffer_size);
+  // None of these can fail, as libstdc++'s monotonic_buffer_resource constructors.
+  // Precondition: upstream is not null (checked in debug builds).
+  ChunkProviderResource() noexcept;
+  explicit ChunkProviderResource(std::pmr::memory_resource* upstream) noexcept;
+  explicit ChunkProviderResource(std::size_t initial_size) noexcept;
+  ChunkProviderResource(std::size_t initial_size, std::pmr::memory_resource* upstream) noexcept;
+  ChunkProviderResource(void* buffer, std::size_t buffer_size) noexcept;
   ChunkProviderResource(void* buffer, std::size_t buffer_size,
-                        std::pmr::memory_resource* upstream);
+                        std::pmr::memory_resource* upstream) noexcept;
   // Throws std::invalid_argument for a null upstream or max_normal_alloc above 65472.
   explicit ChunkProviderResource(const ResourceOptions& options);
 
@@ -83,6 +85,8 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   void trim();
 
   std::pmr::memory_resource* upstream_resource() const noexcept { return state_.upstream; }
+  // The options as constructed (for the other constructors, those they amount to).
+  ResourceOptions options() const noexcept;
   ResourceStats stats() const noexcept;
 
  protected:

@@ -18,13 +18,16 @@ class ThreadArena;
 struct PassThroughBlock;
 
 struct ResourceState {
-  // Configuration, fixed at construction.
+  // Configuration, fixed at construction. ChunkProviderResource::options() reads the
+  // ResourceOptions back from these fields (and first_buffer), so they keep the values
+  // as given: the resource stores no second copy.
   std::pmr::memory_resource* upstream = nullptr;
   std::size_t byte_budget = 0;
   std::size_t max_normal_alloc = 0;
   std::size_t max_cached_bytes_per_thread = 0;
   std::size_t initial_size = 0;  // size of the first buffer (at least; see first_buffer.hpp)
   unsigned initial_class = 0;    // first size class of every arena (from initial_size)
+  bool first_buffer = true;      // ResourceOptions::first_buffer, for options() only
 
   // Never reused across the process, and renewed by release(): keys every thread's
   // arena lookup, so a stale thread-local entry can never match a live resource.
