@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSL-1.0
-// chunkpmr — a std::pmr::memory_resource built on per-thread chunk arenas.
-//
-// Allocation bumps a cursor in the calling thread's current chunk (no lock, no atomic
-// read-modify-write). Every allocation may be freed individually, on any thread; a
-// chunk goes back to a cache as soon as all of its allocations are freed, and cached
-// chunks beyond a per-thread cap go back upstream. See docs/DESIGN.md.
+/// \file
+/// \brief chunkpmr::ChunkProviderResource, a `std::pmr::memory_resource` built on
+/// per-thread chunk arenas, with its options (chunkpmr::ResourceOptions) and its
+/// statistics (chunkpmr::ResourceStats).
+///
+/// Allocation bumps a cursor in the calling thread's current chunk (no lock, no atomic
+/// read-modify-write). Every allocation may be freed individually, on any thread; a
+/// chunk goes back to a cache as soon as all of its allocations are freed, and cached
+/// chunks beyond a per-thread cap go back upstream. See docs/DESIGN.md.
 #pragma once
 
 #include <chunkpmr/detail/resource_state.hpp>
@@ -14,84 +17,376 @@
 #include <cstdint>
 #include <memory_resource>
 
+/// \brief Everything chunkpmr declares.
 namespace chunkpmr {
 
+/// \brief The configuration of a ChunkProviderResource, given to
+/// ChunkProviderResource(const ResourceOptions&) and returned by
+/// ChunkProviderResource::options().
+///
+/// An aggregate: name only the fields that differ from the defaults,
+/// `ResourceOptions{.upstream = &pool, .first_buffer = false}`.
 struct ResourceOptions {
-  // Where chunks come from. Captured at construction; must outlive the resource.
+  /// \brief Where chunks, the first buffer, per-thread bookkeeping and over-aligned
+  /// blocks come from. Default: `std::pmr::get_default_resource()` at the time the
+  /// options object is made.
+  ///
+  /// Captured at construction and used until the resource is destroyed. Must not be
+  /// null (the constructor throws `std::invalid_argument`); the resource it points to
+  /// must outlive the ChunkProviderResource, and its `deallocate` must not throw.
   std::pmr::memory_resource* upstream = std::pmr::get_default_resource();
-  // Cap on bytes held from upstream by chunks (live + cached), resource-wide.
+
+  /// \brief Cap on the bytes held from upstream by chunks and by the first buffer,
+  /// live and cached, for the whole resource (all threads). Default: `SIZE_MAX` (no
+  /// cap).
+  ///
+  /// An allocation that would take ResourceStats::bytes_held above it first returns
+  /// the calling thread's cached chunks upstream and tries again; if that is not
+  /// enough it throws `std::bad_alloc`. Per-thread bookkeeping and over-aligned
+  /// pass-through blocks are not counted.
   std::size_t byte_budget = SIZE_MAX;
-  // A request with bytes + alignment above this that does not fit the current chunk
-  // gets a one-shot "oversized" chunk. At most 65472 (a 64 KiB chunk minus its header).
+
+  /// \brief Requests whose `bytes + alignment` exceed this many bytes and that do not
+  /// fit the rest of the current chunk get a one-shot ("oversized") chunk of their own,
+  /// which goes back upstream as soon as the block is freed. Default: 16 KiB.
+  ///
+  /// At most 65472 (a 64 KiB chunk less its 64-byte header); a larger value makes the
+  /// constructor throw `std::invalid_argument`.
   std::size_t max_normal_alloc = 16 * 1024;
-  // First chunk size of each thread arena (rounded up to a size class, 512 B .. 64 KiB);
-  // chunk sizes then ratchet up one class per refill.
+
+  /// \brief The `initial_size` of `std::pmr::monotonic_buffer_resource`: the size of
+  /// the first buffer and of the first chunks. Default: 512. Any value is valid.
+  ///
+  /// With #first_buffer, the first upstream request of the resource is at least
+  /// `max(initial_chunk_bytes, 4096)` bytes, so allocations totalling up to this size
+  /// need no second request. It is also the first chunk size of each arena that does
+  /// not start from the first buffer (rounded up to a size class: 512 B, 1 KiB, ...
+  /// 64 KiB); chunk sizes then grow by one class at a refill, as long as the chunk
+  /// being retired is at least a quarter live, up to 64 KiB.
   std::size_t initial_chunk_bytes = 512;
-  // Free chunks a thread keeps for reuse before returning further ones upstream.
+
+  /// \brief Free chunks a thread keeps cached for reuse, in bytes; chunks emptied
+  /// beyond this go back upstream. Default: 1 MiB.
   std::size_t max_cached_bytes_per_thread = 1 << 20;
-  // true: the first allocations come from one ordinary upstream request of at least
-  // initial_chunk_bytes (and at least 4 KiB), like monotonic_buffer_resource's first
-  // buffer, so a short-lived resource costs one cheap upstream call. Blocks in it are
-  // reclaimed only by release() and the destructor. false: every block comes from a
-  // chunk and its memory is reused once freed.
+
+  /// \brief Whether the first allocations come from one first buffer, as
+  /// `monotonic_buffer_resource`'s do. Default: `true`.
+  ///
+  /// `true`: the first refill of any thread asks upstream for one ordinary
+  /// (not 64 KiB-aligned) block of at least `max(initial_chunk_bytes, 4096)` bytes,
+  /// aligned for the request, and serves the first allocations from it, so that a
+  /// short-lived resource costs one cheap upstream call. Blocks in it are reclaimed
+  /// only by ChunkProviderResource::release() and the destructor, never one by one.
+  /// If the #byte_budget cannot hold it, there is no first buffer.
+  ///
+  /// `false`: every block comes from a chunk, and its memory is reused once freed
+  /// (for a long-lived resource under churn).
   bool first_buffer = true;
 };
 
-// A snapshot; counters are summed over arenas without a global lock-step, so the
-// fields need not be mutually consistent while other threads run.
+/// \brief A snapshot of a ChunkProviderResource's counters, returned by
+/// ChunkProviderResource::stats().
+///
+/// The counters are read one after another without stopping other threads, so while
+/// other threads use the resource the fields need not be consistent with each other.
+/// The counters of chunk events are kept per arena, and ChunkProviderResource::release()
+/// frees the arenas: they count since construction or the last release().
 struct ResourceStats {
-  std::size_t bytes_held = 0;       // chunk bytes held from upstream now (live + cached)
-  std::size_t peak_bytes_held = 0;  // highest value of bytes_held so far
-  std::uint64_t normal_chunks_allocated = 0;     // class chunks obtained from upstream
-  std::uint64_t oversized_chunks_allocated = 0;  // one-shot chunks obtained from upstream
-  std::uint64_t chunk_reuses = 0;                // chunks taken from a cache instead
-  std::uint64_t chunks_released_by_owner = 0;    // emptied by the thread owning them
+  /// \brief Bytes held from upstream now by chunks and the first buffer, live and
+  /// cached: the quantity ResourceOptions::byte_budget caps.
+  std::size_t bytes_held = 0;
+  /// \brief The highest value #bytes_held has had since construction (release()
+  /// does not reset it).
+  std::size_t peak_bytes_held = 0;
+  /// \brief Size-class chunks (512 B to 64 KiB) obtained since construction or the
+  /// last release(), from upstream or carved from a 64 KiB block obtained from
+  /// upstream.
+  std::uint64_t normal_chunks_allocated = 0;
+  /// \brief One-shot chunks obtained from upstream since construction or the last
+  /// release(): one per request above ResourceOptions::max_normal_alloc that did not
+  /// fit the current chunk.
+  std::uint64_t oversized_chunks_allocated = 0;
+  /// \brief Chunks taken from a thread's cache instead of upstream, since construction
+  /// or the last release().
+  std::uint64_t chunk_reuses = 0;
+  /// \brief Chunks emptied by their owning thread (its last live block freed there, or
+  /// found empty when retired), since construction or the last release().
+  std::uint64_t chunks_released_by_owner = 0;
+  /// \brief Chunks emptied by a free on a thread other than their owner (handed back
+  /// to the owner through its lock-free remote stack), since construction or the last
+  /// release().
   std::uint64_t chunks_released_by_other_threads = 0;
-  std::size_t cached_chunks = 0;  // free chunks kept in thread caches
+  /// \brief Free chunks kept in thread caches now.
+  std::size_t cached_chunks = 0;
+  /// \brief Bytes of the free chunks kept in thread caches now.
   std::size_t cached_bytes = 0;
-  std::size_t live_thread_arenas = 0;  // arenas currently attached to a running thread
-  std::uint64_t passthrough_allocations = 0;  // over-aligned requests sent to upstream
+  /// \brief Arenas attached now to a running thread (not those of exited threads,
+  /// which wait to be adopted, trimmed or released).
+  std::size_t live_thread_arenas = 0;
+  /// \brief Over-aligned requests (alignment above 16 KiB) passed to upstream since
+  /// construction (release() does not reset it).
+  std::uint64_t passthrough_allocations = 0;
 };
 
+/// \brief A `std::pmr::memory_resource` that allocates from per-thread chunk arenas:
+/// as fast as a bump allocator, with no lock and no atomic read-modify-write on its
+/// allocation path, and with every block individually freeable on any thread.
+///
+/// Use it where `std::pmr::monotonic_buffer_resource` or a pool resource would be
+/// used. Each thread allocates from its own arena in the resource; memory comes from
+/// the upstream resource in 64 KiB-aligned chunks (and, first, one ordinary first
+/// buffer: see ResourceOptions::first_buffer). A chunk whose blocks are all freed is
+/// cached by its thread, or goes back upstream beyond
+/// ResourceOptions::max_cached_bytes_per_thread. Alignments up to 16 KiB are served
+/// from chunks; larger ones pass through to upstream.
+///
+/// \threadsafety Any number of threads may call `allocate`, `deallocate`, trim(),
+/// stats(), options() and upstream_resource() concurrently on the same resource, and a
+/// block may be freed on a thread other than the one that allocated it, after that
+/// thread exited included. release() and the destructor must not run concurrently
+/// with any other use of the resource. Construction allocates nothing; all memory,
+/// per-thread bookkeeping included, comes from upstream, never from global
+/// `operator new` or `malloc`; no internal lock is held while upstream runs, so
+/// upstream may itself use chunkpmr resources.
+///
+/// Not copyable, not movable; two resources compare equal only if they are the same
+/// object.
 class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
  public:
-  // None of these can fail, as libstdc++'s monotonic_buffer_resource constructors.
-  // Precondition: upstream is not null (checked in debug builds).
+  /// \brief Makes a resource that takes its memory from
+  /// `std::pmr::get_default_resource()`.
+  ///
+  /// \effects As ChunkProviderResource(const ResourceOptions&) with
+  /// `ResourceOptions{}`: upstream is `std::pmr::get_default_resource()`, the other
+  /// options are their defaults.
+  /// \post `upstream_resource() == std::pmr::get_default_resource()`, and options()
+  /// equals `ResourceOptions{}` with that upstream.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   ChunkProviderResource() noexcept;
+
+  /// \brief Makes a resource that takes its memory from `upstream`.
+  ///
+  /// \param upstream the resource chunks come from.
+  /// \pre `upstream` is not null and points to a resource that outlives this one
+  /// (a debug build checks that it is not null and aborts otherwise).
+  /// \effects As ChunkProviderResource(const ResourceOptions&) with
+  /// `ResourceOptions{.upstream = upstream}`.
+  /// \post `upstream_resource() == upstream`.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   explicit ChunkProviderResource(std::pmr::memory_resource* upstream) noexcept;
+
+  /// \brief Makes a resource over `std::pmr::get_default_resource()` whose first
+  /// buffer and first chunks are sized after `initial_size`.
+  ///
+  /// \param initial_size the first buffer's size (ResourceOptions::initial_chunk_bytes).
+  /// \effects As ChunkProviderResource(const ResourceOptions&) with
+  /// `ResourceOptions{.initial_chunk_bytes = initial_size}`.
+  /// \post `options().initial_chunk_bytes == initial_size`.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   explicit ChunkProviderResource(std::size_t initial_size) noexcept;
+
+  /// \brief Makes a resource over `upstream` whose first buffer and first chunks are
+  /// sized after `initial_size`.
+  ///
+  /// \param initial_size the first buffer's size (ResourceOptions::initial_chunk_bytes).
+  /// \param upstream the resource chunks come from.
+  /// \pre `upstream` is not null and outlives this resource (checked for null in
+  /// debug builds).
+  /// \effects As ChunkProviderResource(const ResourceOptions&) with
+  /// `ResourceOptions{.upstream = upstream, .initial_chunk_bytes = initial_size}`.
+  /// \post `upstream_resource() == upstream` and
+  /// `options().initial_chunk_bytes == initial_size`.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   ChunkProviderResource(std::size_t initial_size, std::pmr::memory_resource* upstream) noexcept;
+
+  /// \brief Makes a resource over `std::pmr::get_default_resource()` that serves its
+  /// first allocations from a buffer the caller owns.
+  ///
+  /// \param buffer the initial buffer, or null for none.
+  /// \param buffer_size its size in bytes.
+  /// \pre If `buffer` is not null, `[buffer, buffer + buffer_size)` is writable memory
+  /// that outlives this resource and is used by nothing else meanwhile.
+  /// \effects As ChunkProviderResource(void*, std::size_t, std::pmr::memory_resource*)
+  /// with `std::pmr::get_default_resource()`.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   ChunkProviderResource(void* buffer, std::size_t buffer_size) noexcept;
+
+  /// \brief Makes a resource over `upstream` that serves its first allocations from a
+  /// buffer the caller owns, as `monotonic_buffer_resource(buffer, buffer_size,
+  /// upstream)` does.
+  ///
+  /// \param buffer the initial buffer, or null for none.
+  /// \param buffer_size its size in bytes.
+  /// \param upstream the resource chunks come from once the buffer is used up.
+  /// \pre `upstream` is not null and outlives this resource (checked for null in debug
+  /// builds). If `buffer` is not null, `[buffer, buffer + buffer_size)` is writable
+  /// memory that outlives this resource and is used by nothing else meanwhile.
+  /// \effects As ChunkProviderResource(std::pmr::memory_resource*) with `upstream`,
+  /// except that, if `buffer` is not null, the first allocations are bumped from the
+  /// buffer (in place of a first buffer from upstream) until it is used up. Blocks in
+  /// the buffer are never reused one by one; release() makes the whole buffer
+  /// available again. A null `buffer` is ignored.
+  /// \post `upstream_resource() == upstream` and
+  /// `options()` equals `ResourceOptions{.upstream = upstream}`.
+  /// \throws Nothing. Nothing is allocated.
+  /// \complexity Constant.
   ChunkProviderResource(void* buffer, std::size_t buffer_size,
                         std::pmr::memory_resource* upstream) noexcept;
-  // Throws std::invalid_argument for a null upstream or max_normal_alloc above 65472.
+
+  /// \brief Makes a resource configured by `options`.
+  ///
+  /// \param options the configuration; see ResourceOptions for each field.
+  /// \pre `options.upstream` outlives this resource.
+  /// \effects Stores the configuration. Nothing is asked of upstream until the first
+  /// allocation.
+  /// \post `options()` equals `options` field by field, and
+  /// `upstream_resource() == options.upstream`.
+  /// \throws std::invalid_argument if `options.upstream` is null or
+  /// `options.max_normal_alloc` is above 65472.
+  /// \complexity Constant.
   explicit ChunkProviderResource(const ResourceOptions& options);
 
+  /// \brief Not copyable (nor movable): blocks and thread arenas refer to the resource
+  /// by address.
   ChunkProviderResource(const ChunkProviderResource&) = delete;
+  /// \brief Not copy-assignable (nor move-assignable).
   ChunkProviderResource& operator=(const ChunkProviderResource&) = delete;
 
-  // Returns every chunk (and every pass-through allocation) to upstream. Other threads
-  // that used the resource may still be running; they must not use it any more.
+  /// \brief Destroys the resource, returning all its memory upstream.
+  ///
+  /// \pre No other thread uses the resource during or after the call (threads that
+  /// used it may still be running, and may exit later), and no block it handed out is
+  /// used afterwards.
+  /// \effects As release(): every chunk, the first buffer, every over-aligned
+  /// pass-through block and every per-thread arena obtained from upstream is given
+  /// back to upstream, each with the size and alignment it was asked for.
+  /// \throws Nothing.
+  /// \complexity Linear in the number of chunks and pass-through blocks held and of
+  /// arenas (at most the peak number of threads that used the resource at once).
   ~ChunkProviderResource() override;
 
-  // As monotonic_buffer_resource::release(): every allocation becomes invalid and all
-  // memory goes back upstream. No other thread may use the resource meanwhile. The
-  // resource stays usable and starts again from its initial buffer / initial size.
+  /// \brief Gives all memory back upstream, as
+  /// `std::pmr::monotonic_buffer_resource::release()` does, and starts afresh.
+  ///
+  /// \pre No other thread uses the resource during the call, and no block allocated
+  /// before it is used (or deallocated) after it.
+  /// \effects Calls `upstream_resource()->deallocate()` for every chunk, the first
+  /// buffer, every over-aligned pass-through block and every per-thread arena obtained
+  /// from upstream, whether its blocks are live, freed or cached. The resource stays
+  /// usable: it starts again as if just constructed, from its initial buffer (the
+  /// caller's buffer anew, or a new first buffer) and its initial chunk size. May be
+  /// called repeatedly.
+  /// \post `stats().bytes_held == 0`, `stats().cached_chunks == 0` and the chunk
+  /// event counters of stats() are 0; ResourceStats::peak_bytes_held and
+  /// ResourceStats::passthrough_allocations are kept.
+  /// \throws Nothing.
+  /// \complexity Linear in the number of chunks and pass-through blocks held and of
+  /// arenas.
+  /// \threadsafety Not concurrently with any other use of this resource.
   void release();
 
-  // Returns free cached chunks to upstream: the calling thread's caches and those of
-  // arenas whose thread has exited, at once; other running threads return theirs at
-  // their next refill. Live allocations are untouched. Safe while other threads work.
+  /// \brief Returns free cached chunks upstream.
+  ///
+  /// \effects At once, for the calling thread's arena and for every arena whose thread
+  /// has exited: gives back upstream its cached chunks, the chunks other threads
+  /// emptied for it, and its current chunk if no block in it is live (a 64 KiB region
+  /// goes back once none of its frames is in use). Every other running thread is
+  /// asked to do the same for its own arena, which it does at its next refill. Live
+  /// blocks are untouched, and so are the first buffer and pass-through blocks.
+  /// \throws Nothing.
+  /// \complexity Linear in the number of arenas and of the chunks given back.
+  /// \threadsafety Safe while other threads allocate and free.
   void trim();
 
+  /// \brief The resource memory comes from.
+  /// \returns The upstream given at construction.
+  /// \throws Nothing.
+  /// \complexity Constant.
+  /// \threadsafety Any thread, concurrently with anything but the destructor.
   std::pmr::memory_resource* upstream_resource() const noexcept { return state_.upstream; }
-  // The options as constructed (for the other constructors, those they amount to).
+
+  /// \brief The configuration the resource was constructed with.
+  /// \returns The ResourceOptions given to the constructor, or for the other
+  /// constructors the ResourceOptions they are described as equivalent to (the
+  /// caller's buffer of a buffer constructor is not part of them).
+  /// \throws Nothing.
+  /// \complexity Constant.
+  /// \threadsafety Any thread, concurrently with anything but the destructor.
   ResourceOptions options() const noexcept;
+
+  /// \brief A snapshot of the resource's counters.
+  /// \returns The current ResourceStats. While other threads use the resource the
+  /// fields are read one by one and need not be consistent with each other.
+  /// \throws Nothing.
+  /// \complexity Linear in the number of arenas (at most the peak number of threads
+  /// that used the resource at once).
+  /// \threadsafety Any thread, concurrently with anything but release() and the
+  /// destructor.
   ResourceStats stats() const noexcept;
 
  protected:
+  /// \brief Allocates `bytes` bytes aligned to `alignment`: the implementation of
+  /// `allocate`.
+  ///
+  /// \param bytes the size of the block; 0 gives a distinct one-byte block that must
+  /// be freed like any other.
+  /// \param alignment its alignment.
+  /// \pre `alignment` is a power of two (checked in debug builds).
+  /// \effects Bumps the calling thread's current chunk. When the block does not fit,
+  /// refills from the thread's cache or from upstream: first the first buffer (see
+  /// ResourceOptions::first_buffer), then chunks, as `(bytes, 65536)` requests; a
+  /// block whose `bytes + alignment` exceed ResourceOptions::max_normal_alloc gets a
+  /// one-shot chunk of its own. An `alignment` above 16 KiB passes through to
+  /// upstream (one request per block, tracked so that release() gives it back). A
+  /// size no object can have is passed to upstream exactly as asked.
+  /// \returns A pointer to at least `bytes` bytes aligned to `alignment`, which stays
+  /// valid until it is deallocated, release() is called, or the resource is destroyed.
+  /// \throws std::bad_alloc if the allocation would exceed
+  /// ResourceOptions::byte_budget even after the calling thread's cache was returned
+  /// upstream, or if upstream returned memory not aligned as asked; whatever upstream
+  /// throws (for a size no object can have too, or `std::bad_alloc` if upstream
+  /// returns one anyway). After an exception the resource is unchanged and usable, and
+  /// nothing leaks.
+  /// \complexity Constant on the fast path (no lock, no atomic read-modify-write, no
+  /// call of upstream); a refill or a thread's first allocation also walks the
+  /// resource's arenas (as many as threads used it at once) and may call upstream.
+  /// \threadsafety Any thread, concurrently with anything but release() and the
+  /// destructor. Over-aligned requests take the resource's one lock, never while
+  /// upstream runs.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+
+  /// \brief Frees a block: the implementation of `deallocate`.
+  ///
+  /// \param p the block.
+  /// \param bytes the size it was allocated with.
+  /// \param alignment the alignment it was allocated with.
+  /// \pre `p` was returned by `allocate(bytes, alignment)` on this resource, with the
+  /// same `bytes` and `alignment`, and has not been deallocated since, nor released
+  /// by release(). Debug builds check that the block came from this resource and that
+  /// the alignment is a power of two.
+  /// \effects Makes the block's memory available again. A chunk whose last live block
+  /// this was goes to its owning thread's cache (through the owner's lock-free remote
+  /// stack if freed on another thread), or back upstream beyond the cache's cap; a
+  /// one-shot chunk and an over-aligned block go back upstream at once. A block of the
+  /// first buffer or of the caller's buffer is reclaimed only by release().
+  /// \throws Nothing.
+  /// \complexity Constant, plus the upstream `deallocate` calls above; at most one
+  /// atomic read-modify-write on a free from a thread other than the block's owner.
+  /// \threadsafety Any thread, whichever thread allocated the block and whether it is
+  /// still running, concurrently with anything but release() and the destructor.
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override;
+
+  /// \brief Equality: identity.
+  /// \param other the resource to compare with.
+  /// \returns `this == &other`: blocks of one resource can be freed only through it.
+  /// \throws Nothing.
+  /// \complexity Constant.
+  /// \threadsafety Any thread.
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
  private:
