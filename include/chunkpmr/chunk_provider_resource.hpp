@@ -55,7 +55,10 @@ struct ResourceOptions {
   std::size_t max_normal_alloc = 16 * 1024;
 
   /// \brief The `initial_size` of `std::pmr::monotonic_buffer_resource`: the size of
-  /// the first buffer and of the first chunks. Default: 512. Any value is valid.
+  /// the first buffer and of the first chunks. Default: 512.
+  ///
+  /// The constructor accepts any value; a first buffer larger than upstream can give
+  /// makes the first allocation throw what upstream throws.
   ///
   /// With #first_buffer, the first upstream request of the resource is at least
   /// `max(initial_chunk_bytes, 4096)` bytes, so allocations totalling up to this size
@@ -350,8 +353,9 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// ResourceOptions::byte_budget even after the calling thread's cache was returned
   /// upstream, or if upstream returned memory not aligned as asked; whatever upstream
   /// throws (for a size no object can have too, or `std::bad_alloc` if upstream
-  /// returns one anyway). After an exception the resource is unchanged and usable, and
-  /// nothing leaks.
+  /// returns one anyway). After an exception the resource stays usable, its current
+  /// chunks are as before (the calling thread's cached chunks may have gone back
+  /// upstream), and nothing leaks.
   /// \complexity Constant on the fast path (no lock, no atomic read-modify-write, no
   /// call of upstream); a refill or a thread's first allocation also walks the
   /// resource's arenas (as many as threads used it at once) and may call upstream.
