@@ -79,10 +79,10 @@ struct alignas(64) ChunkHeader {
   // region's size in frames, its frames handed out and not given back, and how many
   // of its frames were ever handed out (the rest are untouched memory).
   ChunkHeader* region;
+  std::uint16_t region_frames;
+  std::uint16_t frames_out;
+  std::uint16_t frames_touched;
   std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass or kSmallBlockClass
-  std::uint8_t region_frames;
-  std::uint8_t frames_out;
-  std::uint8_t frames_touched;
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }
