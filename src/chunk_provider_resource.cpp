@@ -9,6 +9,7 @@
 #include "first_buffer.hpp"
 #include "thread_arena.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <new>
 #include <stdexcept>
@@ -133,6 +134,11 @@ ChunkProviderResource::ChunkProviderResource(const ResourceOptions& options) {
   if (!options.first_buffer) state_.user_buffer = reinterpret_cast<std::byte*>(&state_);
   state_.initial_class = detail::class_for_bytes(
       std::min(options.initial_chunk_bytes, detail::kChunkAlign));
+  // The largest class that is not above max_chunk_bytes (at least the smallest class).
+  const std::size_t cap = std::clamp(options.max_chunk_bytes, detail::kMinChunkBytes,
+                                     detail::kChunkAlign);
+  state_.max_class = static_cast<unsigned>(std::bit_width(cap / detail::kMinChunkBytes)) - 1;
+  state_.initial_class = std::min(state_.initial_class, state_.max_class);
   state_.id = detail::new_resource_id();
 }
 

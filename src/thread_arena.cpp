@@ -44,6 +44,7 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
   CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr &&
+                      arena->class_frames_[0] == nullptr &&
                       arena->frames_.frames_held() == 0,
                   "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
@@ -94,7 +95,7 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
     chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
-  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, kLargestClass);
+  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, resource_->max_class);
   retire_current();
   install(chunk);
 }
@@ -122,7 +123,7 @@ bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignm
   limit_ = range.end;
   // Chunks after the buffer start at about twice its size, as monotonic's buffers grow.
   const std::size_t next = std::min<std::size_t>(2 * (range.end - range.begin), kChunkAlign);
-  ratchet_ = std::max(ratchet_, class_for_bytes(next));
+  ratchet_ = std::max(ratchet_, std::min(class_for_bytes(next), resource_->max_class));
   return true;
 }
 
@@ -254,27 +255,69 @@ ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
 }
 
 ChunkHeader* ThreadArena::carve(unsigned size_class) {
-  if (small_block_ != nullptr && size_class < next_carve_class_) stop_carving();
+  // Classes below the one asked for are behind the ratchet: their class frames can go
+  // back as soon as their chunks do.
+  for (unsigned c = 0; c < size_class && c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
+  ChunkHeader* chunk = next_carve_class_ <= size_class ? carve_from_block(size_class)
+                                                       : carve_repeated(size_class);
+  if (chunk != nullptr) hold(chunk);
+  return chunk;
+}
+
+// The climb up the ratchet: one chunk of each small class from one small-class block.
+// nullptr when the budget cannot hold a frame (the caller falls back to a chunk of its
+// own, which may still fit where 64 KiB do not).
+ChunkHeader* ThreadArena::carve_from_block(unsigned size_class) {
   if (small_block_ == nullptr) {
-    // Within a tight budget a chunk of its own (as small as 512 B) may still fit where
-    // a 64 KiB block does not: the caller falls back to one.
     ChunkHeader* frame = frames_.take(*resource_);
     if (frame == nullptr) return nullptr;
     small_block_ = init_header(frame, kChunkAlign, kSmallBlockClass, this);
     small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
-    next_carve_class_ = 0;
   }
-  ChunkHeader* chunk = carve_chunk(small_block_, size_class, this);
+  ChunkHeader* chunk = carve_chunk(small_block_, class_bytes(size_class), size_class, this);
   next_carve_class_ = size_class + 1;
-  if (!is_small_class(next_carve_class_)) stop_carving();  // every place is used
-  hold(chunk);
+  if (!is_small_class(next_carve_class_)) stop_block();  // every place is used
   return chunk;
 }
 
-void ThreadArena::stop_carving() noexcept {
+// A small class needed again (the ratchet held still, or a cap keeps it below 64 KiB):
+// chunks of that class packed in a class frame, or, for 32 KiB, a frame of its own.
+ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
+  const std::size_t bytes = class_bytes(size_class);
+  if (size_class > kLargestClassFrameClass) {
+    ChunkHeader* frame = frames_.take(*resource_);
+    return frame != nullptr ? init_header(frame, bytes, size_class, this) : nullptr;
+  }
+  ChunkHeader*& frame = class_frames_[size_class];
+  if (frame == nullptr) {
+    ChunkHeader* fresh = frames_.take(*resource_);
+    if (fresh == nullptr) return nullptr;
+    frame = init_header(fresh, kChunkAlign, kClassFrameBase + size_class, this);
+    frame->refcount.store(1, std::memory_order_relaxed);  // our reference
+    class_frame_next_[size_class] = 1;  // the first place holds the frame header
+  }
+  const std::size_t offset = class_frame_next_[size_class]++ * bytes;
+  ChunkHeader* chunk = carve_chunk(frame, offset, size_class, this);
+  if (offset + 2 * bytes > kChunkAlign) stop_class_frame(size_class);  // every place is used
+  return chunk;
+}
+
+void ThreadArena::stop_block() noexcept {
   if (small_block_ == nullptr) return;
   release_block_reference(*resource_, frames_, small_block_);
   small_block_ = nullptr;
+}
+
+void ThreadArena::stop_class_frame(unsigned size_class) noexcept {
+  ChunkHeader*& frame = class_frames_[size_class];
+  if (frame == nullptr) return;
+  release_block_reference(*resource_, frames_, frame);
+  frame = nullptr;
+}
+
+void ThreadArena::stop_carving() noexcept {
+  stop_block();
+  for (unsigned c = 0; c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
 }
 
 ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
@@ -356,6 +399,7 @@ void ThreadArena::return_every_chunk() noexcept {
     held_ = next;
   }
   stop_carving();
+  next_carve_class_ = 0;
   ratchet_ = resource_->initial_class;
   publish_cache_stats();
 }

@@ -33,6 +33,11 @@ struct ResourceOptions {
   // reclaimed only by release() and the destructor. false: every block comes from a
   // chunk and its memory is reused once freed.
   bool first_buffer = true;
+  // The largest chunk the class ratchet grows to (rounded down to a class, 512 B ..
+  // 64 KiB). Smaller chunks pin less memory when a few long-lived blocks sit among
+  // short-lived ones, at the cost of more refills; requests that need a larger chunk
+  // still get one.
+  std::size_t max_chunk_bytes = 64 * 1024;
 };
 
 // A snapshot; counters are summed over arenas without a global lock-step, so the
