@@ -84,6 +84,7 @@ struct alignas(64) ChunkHeader {
   std::uint16_t frames_out;
   std::uint16_t frames_touched;
   std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, or a carved frame's kind
+  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127)
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }

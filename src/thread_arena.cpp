@@ -44,7 +44,7 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
   CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr &&
-                      arena->class_frames_[0] == nullptr &&
+                      arena->class_frames_[0] == nullptr && arena->free_slots_[0] == nullptr &&
                       arena->frames_.frames_held() == 0,
                   "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
@@ -288,6 +288,11 @@ ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
     ChunkHeader* frame = frames_.take(*resource_);
     return frame != nullptr ? init_header(frame, bytes, size_class, this) : nullptr;
   }
+  if (ChunkHeader* slot = free_slots_[size_class]) {  // a place given back earlier
+    unlink_slot(size_class, slot);
+    ChunkHeader* owner_frame = frame_of(slot->base());
+    return carve_chunk(owner_frame, slot->base() - owner_frame->base(), size_class, this);
+  }
   ChunkHeader*& frame = class_frames_[size_class];
   if (frame == nullptr) {
     ChunkHeader* fresh = frames_.take(*resource_);
@@ -298,6 +303,7 @@ ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
   }
   const std::size_t offset = class_frame_next_[size_class]++ * bytes;
   ChunkHeader* chunk = carve_chunk(frame, offset, size_class, this);
+  frame->slots_carved = class_frame_next_[size_class] - 1;
   if (offset + 2 * bytes > kChunkAlign) stop_class_frame(size_class);  // every place is used
   return chunk;
 }
@@ -311,8 +317,47 @@ void ThreadArena::stop_block() noexcept {
 void ThreadArena::stop_class_frame(unsigned size_class) noexcept {
   ChunkHeader*& frame = class_frames_[size_class];
   if (frame == nullptr) return;
-  release_block_reference(*resource_, frames_, frame);
+  drop_class_frame_reference(frame);
   frame = nullptr;
+}
+
+// Where a chunk goes when it is given back: a place of a class frame stays with this
+// arena (it is carved again before any new frame is taken) until its whole frame is
+// free; anything else goes to its block, its region or upstream.
+void ThreadArena::return_chunk_memory(ChunkHeader* chunk) noexcept {
+  ChunkHeader* frame = frame_of(chunk->base());
+  if (!chunk->is_carved() || frame->size_class == kSmallBlockClass) {
+    return_chunk(*resource_, frames_, chunk);
+    return;
+  }
+  chunk->cookie = 0;  // a stale free into this place trips the debug check
+  const unsigned size_class = chunk->size_class;
+  chunk->held_prev = nullptr;
+  chunk->held_next = free_slots_[size_class];
+  if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk;
+  free_slots_[size_class] = chunk;
+  drop_class_frame_reference(frame);
+}
+
+void ThreadArena::drop_class_frame_reference(ChunkHeader* frame) noexcept {
+  if (frame->refcount.load(std::memory_order_relaxed) == 1) {
+    // The last reference: every place carved from the frame is on the free list now.
+    // Take them off before the frame goes back.
+    const unsigned size_class = frame->size_class - kClassFrameBase;
+    for (unsigned k = 1; k <= frame->slots_carved; ++k) {
+      unlink_slot(size_class, reinterpret_cast<ChunkHeader*>(frame->base() + k * class_bytes(size_class)));
+    }
+  }
+  release_block_reference(*resource_, frames_, frame);
+}
+
+void ThreadArena::unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept {
+  if (slot->held_prev != nullptr) {
+    slot->held_prev->held_next = slot->held_next;
+  } else {
+    free_slots_[size_class] = slot->held_next;
+  }
+  if (slot->held_next != nullptr) slot->held_next->held_prev = slot->held_prev;
 }
 
 void ThreadArena::stop_carving() noexcept {
@@ -343,7 +388,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
     held_ = chunk->held_next;
   }
   if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk->held_prev;
-  return_chunk(*resource_, frames_, chunk);
+  return_chunk_memory(chunk);
 }
 
 void ThreadArena::trim_caches() noexcept {
@@ -395,7 +440,7 @@ void ThreadArena::return_every_chunk() noexcept {
   // whichever comes last; the next link is read before the chunk is given back.
   while (held_ != nullptr) {
     ChunkHeader* next = held_->held_next;
-    return_chunk(*resource_, frames_, held_);
+    return_chunk_memory(held_);
     held_ = next;
   }
   stop_carving();

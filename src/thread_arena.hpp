@@ -147,6 +147,9 @@ class alignas(64) ThreadArena {
   void stop_block() noexcept;
   void stop_class_frame(unsigned size_class) noexcept;
   void stop_carving() noexcept;
+  void return_chunk_memory(ChunkHeader* chunk) noexcept;
+  void drop_class_frame_reference(ChunkHeader* frame) noexcept;
+  void unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept;
   ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
   void hold(ChunkHeader* chunk) noexcept;
   void give_back(ChunkHeader* chunk) noexcept;
@@ -176,6 +179,10 @@ class alignas(64) ThreadArena {
   unsigned next_carve_class_ = 0;
   ChunkHeader* class_frames_[kLargestClassFrameClass + 1] = {};
   std::uint8_t class_frame_next_[kLargestClassFrameClass + 1] = {};
+  // Given-back chunks of class frames that still have other chunks out, per class:
+  // their places are carved again before a new class frame is taken, so a frame is not
+  // pinned empty-handed. Linked through held_prev/held_next (off the held list).
+  ChunkHeader* free_slots_[kLargestClassFrameClass + 1] = {};
   FrameSource frames_;  // the regions the 64 KiB frames come from
 
   // Shared with other threads, on their own cache lines.
