@@ -122,6 +122,88 @@ def scaling_table(rows, peers):
     return "\n".join(lines)
 
 
+def _status(ok):
+    return "met" if ok else "missed"
+
+
+def callgrind_rows(text):
+    """callgrind_fastpath.sh's table -> {resource: [per allocate, per free, per remote free]}"""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4:
+            try:
+                out[cells[0]] = [float(c) for c in cells[1:]]
+            except ValueError:
+                pass
+    return out
+
+
+def rss_rows(text):
+    """bench_chunk_rss's second table -> {bytes allocated: (chunkpmr KiB, monotonic KiB)}"""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].endswith(" B") and cells[1].endswith(" KiB"):
+            out[cells[0]] = (float(cells[1].split()[0]), float(cells[2].split()[0]))
+    return out
+
+
+def suite_goals(rows, callgrind_text, rss_text, isolated_runs):
+    """The goals of the main suite, each with the value measured in this run and its status."""
+    lines = ["| goal | measured | status |", "|---|---|---|"]
+
+    def ns(workload, peer):
+        return rows.get(workload, {}).get(peer, {}).get("ns", math.nan)
+
+    small = ns("small_alloc", "chunkpmr") / ns("small_alloc", "std_monotonic")
+    lines.append(f"| `small_alloc` ≤ 1.1× monotonic's time (in the suite's process) | {small:.2f}× | {_status(small <= 1.1)} |")
+    for label, iso in isolated_runs:
+        if label == "default":
+            r = iso["small_alloc"]
+            v = r["chunkpmr"]["ns"] / r["std_monotonic"]["ns"]
+            lines.append(f"| `small_alloc` alone, glibc defaults, ≤ 1.1× monotonic | {v:.2f}× "
+                         f"({r['chunkpmr']['faults']:.0f} vs {r['std_monotonic']['faults']:.0f} faults per round) | {_status(v <= 1.1)} |")
+    cg = callgrind_rows(callgrind_text)
+    if "chunkpmr" in cg and "std_monotonic" in cg:
+        d = cg["chunkpmr"][0] - cg["std_monotonic"][0]
+        lines.append(f"| instructions per allocate within +5 of monotonic (callgrind) | {cg['chunkpmr'][0]:.1f} vs "
+                     f"{cg['std_monotonic'][0]:.1f} ({d:+.1f}) | {_status(d <= 5)} |")
+    churn = rows.get("container_churn", {})
+    others = {p: v["ns"] / v.get("ref_ns", churn["chunkpmr"]["ns"]) for p, v in churn.items()
+              if p not in ("chunkpmr", "std_monotonic", "boost_monotonic")}
+    if others:
+        closest = min(others, key=others.get)
+        lines.append(f"| `container_churn` faster than every pool resource and malloc | slowest margin: "
+                     f"{closest} takes {others[closest]:.2f}× chunkpmr's time | {_status(others[closest] > 1)} |")
+    fp = churn.get("chunkpmr", {}).get("fp", math.nan)
+    lines.append(f"| `container_churn`: bytes held ≤ 2× the live set (plus a chunk) | {fp:.2f}× | {_status(fp <= 2.2)} |")
+    pc = rows.get("producer_consumer", {})
+    if "std_sync_pool" in pc:
+        v = pc["std_sync_pool"]["ns"] / pc["chunkpmr"]["ns"]
+        lines.append(f"| `producer_consumer` ≥ 3× `synchronized_pool_resource`'s throughput | {v:.2f}× | {_status(v >= 3)} |")
+    if "mimalloc" in pc:
+        v = pc["mimalloc"]["ns"] / pc["mimalloc"].get("ref_ns", pc["chunkpmr"]["ns"])
+        lines.append(f"| `producer_consumer` ≥ mimalloc's throughput (same preloaded process) | mimalloc takes {v:.2f}× "
+                     f"chunkpmr's time | {_status(v >= 1)} |")
+    one, two = rows.get("independent_threads/1t", {}), rows.get("independent_threads/2t", {})
+    if "chunkpmr" in one and "chunkpmr" in two:
+        v = one["chunkpmr"]["ns"] / two["chunkpmr"]["ns"]
+        lines.append(f"| 2 independent threads ≥ 1.8× one thread | {v:.2f}× | {_status(v >= 1.8)} |")
+    rel = rows.get("release_many", {})
+    if "chunkpmr" in rel and "std_monotonic" in rel:
+        v = rel["chunkpmr"]["ns"] / rel["std_monotonic"]["ns"]
+        lines.append(f"| `release()` of a million blocks ≤ 2× monotonic's (in the suite's process) | "
+                     f"{fmt_time(rel['chunkpmr']['ns'])}, {v:.2f}× | {_status(v <= 2)} |")
+    rss = rss_rows(rss_text)
+    for size in ("256 B", "2048 B"):
+        if size in rss:
+            ours, mono = rss[size]
+            lines.append(f"| RSS of a resource that allocates {size} within 4 KiB of monotonic's | "
+                         f"{ours:.1f} vs {mono:.1f} KiB | {_status(ours - mono <= 4)} |")
+    return "\n".join(lines)
+
+
 def isolated_table(runs):
     """small_alloc run alone under several glibc settings: [(label, rows), ...]."""
     lines = ["| glibc settings | chunkpmr ns/item | monotonic ns/item | monotonic / chunkpmr "
@@ -452,20 +534,23 @@ def main(argv):
     callgrind = open(opts["callgrind"][0]).read().strip()
     rss = open(opts["rss"][0]).read().strip()
     template = open(opts["template"][0]).read()
+    isolated_runs = [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]
     text = (template.replace("@COMMAND@", opts["command"][0])
+            .replace("@SUITE_GOALS@", suite_goals(rows, callgrind, rss, isolated_runs))
             .replace("@MACHINE@", opts["machine"][0])
             .replace("@RATIOS@", ratio_table(rows, peers, markdown=True))
             .replace("@FOOTPRINT@", footprint_table(rows, peers))
             .replace("@SCALING@", scaling_table(rows, peers))
             .replace("@CALLGRIND@", callgrind)
             .replace("@RSS@", rss)
-            .replace("@ISOLATED@", isolated_table(
-                [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]))
+            .replace("@ISOLATED@", isolated_table(isolated_runs))
             .replace("@LIFECYCLE@", lifecycle_section(load_lifecycle(opts["lifecycle"][0])))
             .replace("@LIFECYCLE_ALONE@", open(opts["lifecycle-alone"][0]).read().strip()
                      if opts.get("lifecycle-alone") else "(not run)")
             .replace("@CHUNK_SOURCE@", chunk_source_section(opts["chunk-source"][0])
-                     if opts.get("chunk-source") else "(not run)"))
+                     if opts.get("chunk-source") else "(not run)")
+            .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
+                     if opts.get("footprint-chunk") else "(not run)"))
     open(out, "w").write(text)
 
 

@@ -44,6 +44,7 @@ bash "$root/bench/lifecycle_alone.sh" > "$out/lifecycle_alone.md" 2>"$out/lifecy
 # Chunk sources and classic malloc benchmarks (bench_chunk_source), each alone in a fresh
 # process; the Chunk source section is computed from its results.jsonl.
 bash "$root/bench/chunk_source_alone.sh" > "$out/chunk_source_alone.md" 2>"$out/chunk_source_alone.log"
+bash "$root/bench/footprint_vs_chunk.sh" > "$out/footprint_vs_chunk.md" 2>"$out/footprint_vs_chunk.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
@@ -53,5 +54,6 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --isolated "${isolated_args[@]}" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --chunk-source "$build/chunk_source_alone/results.jsonl" \
+  --footprint-chunk "$out/footprint_vs_chunk.md" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md written"
