@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tables from Google Benchmark JSON (bench_peers, with repetitions).
 
-  report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout (README's quick job)
+  report.py quick RUN.json                          README's quick job: legend, ratios with their spread
+  report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout
   report.py perf OUT.md --main RUN.json [--preload LABEL=RUN.json ...]
                  --callgrind TABLE.md --rss TABLE.md --command "..." --machine "..."
                  --isolated "LABEL=RUN.json" ...   (small_alloc alone under glibc settings)
@@ -506,7 +507,65 @@ def parse_extras(args):
     return extras
 
 
+def load_repetitions(path):
+    """-> {workload: {peer: [ns per item of each repetition]}} (runs without aggregates)"""
+    with open(path) as f:
+        data = json.load(f)
+    reps = defaultdict(lambda: defaultdict(list))
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" or "items_per_second" not in b:
+            continue
+        parts = b["run_name"].split("/")
+        workload = parts[0] + (f"/{b['threads']}t" if b.get("threads", 1) > 1 else "")
+        reps[workload][parts[1]].append(1e9 / b["items_per_second"])
+    return reps
+
+
+QUICK_LEGEND = """Workloads (bench/bench_peers.cpp); an item is one allocation (small_alloc), one
+container element built and dropped (container_churn), one string handed from a producer
+to a consumer thread (producer_consumer), one block replaced (larson).
+  small_alloc        65536 blocks of 8-64 B, no frees, then release()
+  container_churn    pmr::vector<pmr::string> and pmr::vector<int> built and dropped
+  producer_consumer  one thread creates pmr strings, another destroys them
+  larson             two threads replace random blocks, swapping their arrays
+Columns: chunkpmr's median time per item; for each peer its median time as a multiple of
+chunkpmr's (x2.00 = the peer takes twice as long) and, in brackets, the spread over the
+repetitions (lowest to highest ratio). '-': the peer cannot run the workload (not
+thread-safe, or no release()). 'noisy': chunkpmr's own repetitions differ by more than
+30%, so read that row's ratios with care."""
+
+
+def quick_table(path):
+    reps = load_repetitions(path)
+    present = [p for p in PEERS if any(p in r for r in reps.values())]
+    width = 26
+    lines = [f"{'workload':<20}" + "".join(f"{p:>{width}}" for p in present)]
+    for workload in sorted(reps):
+        by_peer = reps[workload]
+        ours = sorted(by_peer.get("chunkpmr", []))
+        if not ours:
+            continue
+        mid = ours[len(ours) // 2]
+        noisy = ours[-1] / ours[0] > 1.3
+        cells = []
+        for p in present:
+            if p not in by_peer:
+                cells.append("-")
+            elif p == "chunkpmr":
+                cells.append(fmt_time(mid) + (" noisy" if noisy else ""))
+            else:
+                theirs = sorted(by_peer[p])
+                med = theirs[len(theirs) // 2] / mid
+                lo, hi = theirs[0] / ours[-1], theirs[-1] / ours[0]
+                cells.append(f"x{med:.2f} [{lo:.2f}-{hi:.2f}]")
+        lines.append(f"{workload:<20}" + "".join(f"{c:>{width}}" for c in cells))
+    return QUICK_LEGEND + "\n\n" + "\n".join(lines)
+
+
 def main(argv):
+    if argv[1] == "quick":
+        print(quick_table(argv[2]))
+        return
     if argv[1] == "table":
         rows, peers = merge(load(argv[2]), parse_extras(argv[3:]))
         print("time per item (chunkpmr, median of repetitions) and each peer's time as a multiple")
