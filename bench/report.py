@@ -562,6 +562,74 @@ def quick_table(path):
     return QUICK_LEGEND + "\n\n" + "\n".join(lines)
 
 
+def choosing_values(rows, lifecycle_alone_path, chunk_source_path, rss_text):
+    """{placeholder: text} for CHOOSING.md.in, every value from this run."""
+    v = {}
+
+    def x(value):
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+    churn = rows.get("container_churn", {})
+    ours = churn.get("chunkpmr", {}).get("ns", math.nan)
+    others = {p: d["ns"] / d.get("ref_ns", ours) for p, d in churn.items()
+              if p not in ("chunkpmr", "std_monotonic", "boost_monotonic")}
+    closest = min(others, key=others.get) if others else "n/a"
+    v["CHURN_CLOSEST"] = closest
+    v["CHURN_CLOSEST_X"] = x(others.get(closest))
+    v["CHURN_FP"] = x(churn.get("chunkpmr", {}).get("fp"))
+    v["CHURN_MONO_FP"] = f"{churn.get('std_monotonic', {}).get('fp', math.nan):.0f}"
+    pc = rows.get("producer_consumer", {})
+    v["PC_SYNC"] = x(pc.get("std_sync_pool", {}).get("ns", math.nan) / pc.get("chunkpmr", {}).get("ns", math.nan))
+    if "mimalloc" in pc:
+        mi = pc["mimalloc"]["ns"] / pc["mimalloc"].get("ref_ns", pc["chunkpmr"]["ns"])
+        v["PC_MIMALLOC"] = f", mimalloc (preloaded) {mi:.2f}×"
+    else:
+        v["PC_MIMALLOC"] = ""
+    # Fresh-process lifecycle table: | workload | ns/item | ratio | faults | mmap | munmap | brk | madvise | syscalls | rss |
+    alone = {}
+    if lifecycle_alone_path:
+        for line in open(lifecycle_alone_path):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 9 and "/" in cells[0]:
+                alone[cells[0]] = cells
+    def ratio_of(cells):
+        try:
+            return float(cells[2].split("×")[0])
+        except (ValueError, IndexError):
+            return math.nan
+    v["REQ_STACK"] = x(ratio_of(alone.get("request/chunkpmr/stack", [])))
+    v["REQ_NEW"] = x(ratio_of(alone.get("request/chunkpmr/new", [])))
+    syscalls = [alone[k][8] for k in ("request/chunkpmr/stack", "request/chunkpmr/new") if k in alone]
+    v["REQ_SYSCALLS"] = " and ".join(syscalls) if syscalls else "n/a"
+    rr = {}
+    for k, cells in alone.items():
+        if k.startswith("round_robin/"):
+            try:
+                rr[k] = float(cells[1])
+            except ValueError:
+                pass
+    v["RR_UNSYNC_1024"] = x(rr.get("round_robin/std_unsync_pool/1024", math.nan) /
+                            rr.get("round_robin/chunkpmr/1024", math.nan))
+    by_key = {}
+    if chunk_source_path:
+        _, by_key = load_chunk_source(chunk_source_path)
+    def cs(bench, peer, field="ns_per_item"):
+        r = by_key.get((bench, peer))
+        return math.nan if r is None else float(r[field])
+    v["MIXED_MONO"] = x(cs("mixed_release_cycle", "chunkpmr") / cs("mixed_release_cycle", "std_monotonic"))
+    v["MIXED_GLIBC"] = x(cs("mixed_release_cycle", "glibc") / cs("mixed_release_cycle", "chunkpmr"))
+    v["REL_MILLION"] = x(cs("release_million", "chunkpmr") / cs("release_million", "std_monotonic"))
+    v["SMALL_UNTOUCHED"] = x(cs("small_untouched", "chunkpmr") / cs("small_untouched", "std_monotonic"))
+    v["SMALL_WRITTEN"] = x(cs("small_written", "chunkpmr") / cs("small_written", "std_monotonic"))
+    v["LARSON_RSS"] = x(cs("larson_sized", "chunkpmr", "max_rss_kib") / cs("larson_sized", "glibc", "max_rss_kib"))
+    v["MSTRESS_RSS"] = x(cs("mstress", "chunkpmr", "max_rss_kib") / cs("mstress", "glibc", "max_rss_kib"))
+    v["LARSON_TIME"] = x(cs("larson_sized", "chunkpmr") / cs("larson_sized", "glibc"))
+    v["MSTRESS_TIME"] = x(cs("mstress", "chunkpmr") / cs("mstress", "glibc"))
+    rss = rss_rows(rss_text)
+    v["RSS_256"], v["RSS_256_MONO"] = (f"{rss['256 B'][0]:.1f}", f"{rss['256 B'][1]:.1f}") if "256 B" in rss else ("n/a", "n/a")
+    return v
+
+
 def main(argv):
     if argv[1] == "quick":
         print(quick_table(argv[2]))
@@ -611,6 +679,15 @@ def main(argv):
             .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
                      if opts.get("footprint-chunk") else "(not run)"))
     open(out, "w").write(text)
+    if opts.get("choosing"):
+        template_path, choosing_out = opts["choosing"][0], opts["choosing"][1]
+        text = open(template_path).read()
+        values = choosing_values(rows, opts["lifecycle-alone"][0] if opts.get("lifecycle-alone") else None,
+                                 opts["chunk-source"][0] if opts.get("chunk-source") else None, rss)
+        values["COMMAND"], values["MACHINE"] = opts["command"][0], opts["machine"][0]
+        for k, val in values.items():
+            text = text.replace(f"@{k}@", val)
+        open(choosing_out, "w").write(text)
 
 
 if __name__ == "__main__":

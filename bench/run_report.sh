@@ -4,7 +4,7 @@
 # their rows, runs the lifecycle benchmarks (in one process, then each headline
 # workload alone), runs the chunk-source and classic malloc benchmarks alone
 # (bench/chunk_source_alone.sh), counts fast-path instructions with callgrind, measures
-# what chunks cost in RSS on glibc, and writes docs/PERF.md.
+# what chunks cost in RSS on glibc, and writes docs/PERF.md and docs/CHOOSING.md.
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,5 +55,6 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --chunk-source "$build/chunk_source_alone/results.jsonl" \
   --footprint-chunk "$out/footprint_vs_chunk.md" \
+  --choosing "$root/bench/CHOOSING.md.in" "$root/docs/CHOOSING.md" \
   --command "bash bench/run_report.sh" --machine "$machine"
-echo "docs/PERF.md written"
+echo "docs/PERF.md and docs/CHOOSING.md written"
