@@ -27,10 +27,11 @@ LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new
 isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=5
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
-mmap_fixed=glibc.malloc.mmap_threshold=262144
-trim_fixed=glibc.malloc.trim_threshold=8388608
+# Regions are up to 1 MiB (a 1 MiB + 64 KiB malloc inside glibc): 4 MiB covers them.
+mmap_fixed=glibc.malloc.mmap_threshold=4194304
+trim_fixed=glibc.malloc.trim_threshold=67108864
 isolated_args=()
-for setting in "default=" "mmap threshold 256 KiB=$mmap_fixed" "trim threshold 8 MiB=$trim_fixed" \
+for setting in "default=" "mmap threshold 4 MiB=$mmap_fixed" "trim threshold 64 MiB=$trim_fixed" \
                "both=$mmap_fixed:$trim_fixed"; do
   label=${setting%%=*}
   file="$out/isolated_${#isolated_args[@]}.json"
