@@ -419,9 +419,8 @@ void ThreadArena::publish_cache_stats() noexcept {
 }
 
 void ThreadArena::reclaim_abandoned() noexcept {
-  retire_current();
-  stop_carving();  // the block goes back once its chunks do; an adopter starts a new one
-  trim_caches();
+  retire_current();  // even with live blocks: its thread is gone, its next user refills
+  trim_caches();     // the blocks it carves from, its caches and its remote stack
   trim_requested_.store(false, std::memory_order_relaxed);
 }
 
