@@ -36,7 +36,7 @@ echo "unmutated suite:"
 echo "  passes"
 
 python3 - "$list" "$work" "$mode" "$timeout_s" "${ids[@]}" <<'PY'
-import subprocess, sys, time, os
+import os, re, subprocess, sys, time
 list_path, work, mode, timeout_s, *wanted = sys.argv[1:]
 timeout_s = int(timeout_s)
 mutants = []
@@ -83,8 +83,8 @@ for mid, _, path, search, replace, what in chosen:
                 if test.returncode == 0:
                     outcome = "SURVIVED"
                 else:
-                    failed = [l.split("-")[-1].split()[0] for l in test.stdout.splitlines()
-                              if "***Failed" in l or "Subprocess aborted" in l or "Exception" in l or "Timeout" in l]
+                    failed = [m.group(1) for l in test.stdout.splitlines()
+                              for m in [re.search(r"Test +#\d+: (\S+) .*(\*\*\*|Subprocess|Exception|Timeout)", l)] if m]
                     outcome = "killed by " + (",".join(failed) if failed else "the suite")
             except subprocess.TimeoutExpired:
                 outcome = "timed out (killed)"
