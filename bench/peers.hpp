@@ -11,12 +11,21 @@
 #include <oneapi/tbb/scalable_allocator.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
 #include <string>
 
 namespace chunkpmr::bench {
+
+// chunkpmr's options in the benchmarks: the defaults, except max_chunk_bytes when the
+// environment sets CHUNKPMR_BENCH_MAX_CHUNK_BYTES (bench/run_report.sh measures the
+// footprint against chunk size with it).
+inline std::size_t bench_max_chunk_bytes() {
+  if (const char* v = std::getenv("CHUNKPMR_BENCH_MAX_CHUNK_BYTES")) return std::strtoull(v, nullptr, 10);
+  return ResourceOptions{}.max_chunk_bytes;
+}
 
 // new/delete underneath, with relaxed counters of current and peak bytes.
 class TrackingUpstream : public std::pmr::memory_resource {
@@ -110,7 +119,8 @@ class Subject {
   explicit Subject(Peer peer) : peer_(peer), boost_upstream_(upstream_) {
     namespace bpmr = boost::container::pmr;
     switch (peer) {
-      case Peer::chunkpmr: own(std::make_unique<ChunkProviderResource>(&upstream_)); break;
+      case Peer::chunkpmr: own(std::make_unique<ChunkProviderResource>(ResourceOptions{
+          .upstream = &upstream_, .max_chunk_bytes = bench_max_chunk_bytes()})); break;
       case Peer::std_monotonic: own(std::make_unique<std::pmr::monotonic_buffer_resource>(&upstream_)); break;
       case Peer::std_unsync_pool: own(std::make_unique<std::pmr::unsynchronized_pool_resource>(&upstream_)); break;
       case Peer::std_sync_pool: own(std::make_unique<std::pmr::synchronized_pool_resource>(&upstream_)); break;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tables from Google Benchmark JSON (bench_peers, with repetitions).
 
-  report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout (README's quick job)
+  report.py quick RUN.json                          README's quick job: legend, ratios with their spread
+  report.py table RUN.json [LABEL=RUN.json ...]     ratio table on stdout
   report.py perf OUT.md --main RUN.json [--preload LABEL=RUN.json ...]
                  --callgrind TABLE.md --rss TABLE.md --command "..." --machine "..."
                  --isolated "LABEL=RUN.json" ...   (small_alloc alone under glibc settings)
@@ -119,6 +120,88 @@ def scaling_table(rows, peers):
     for p in peers:
         if p in one and p in two:
             lines.append(f"| {p} | {one[p]['ns']:.1f} | {two[p]['ns']:.1f} | {one[p]['ns'] / two[p]['ns']:.2f}x |")
+    return "\n".join(lines)
+
+
+def _status(ok):
+    return "met" if ok else "missed"
+
+
+def callgrind_rows(text):
+    """callgrind_fastpath.sh's table -> {resource: [per allocate, per free, per remote free]}"""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4:
+            try:
+                out[cells[0]] = [float(c) for c in cells[1:]]
+            except ValueError:
+                pass
+    return out
+
+
+def rss_rows(text):
+    """bench_chunk_rss's second table -> {bytes allocated: (chunkpmr KiB, monotonic KiB)}"""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].endswith(" B") and cells[1].endswith(" KiB"):
+            out[cells[0]] = (float(cells[1].split()[0]), float(cells[2].split()[0]))
+    return out
+
+
+def suite_goals(rows, callgrind_text, rss_text, isolated_runs):
+    """The goals of the main suite, each with the value measured in this run and its status."""
+    lines = ["| goal | measured | status |", "|---|---|---|"]
+
+    def ns(workload, peer):
+        return rows.get(workload, {}).get(peer, {}).get("ns", math.nan)
+
+    small = ns("small_alloc", "chunkpmr") / ns("small_alloc", "std_monotonic")
+    lines.append(f"| `small_alloc` ≤ 1.1× monotonic's time (in the suite's process) | {small:.2f}× | {_status(small <= 1.1)} |")
+    for label, iso in isolated_runs:
+        if label == "default":
+            r = iso["small_alloc"]
+            v = r["chunkpmr"]["ns"] / r["std_monotonic"]["ns"]
+            lines.append(f"| `small_alloc` alone, glibc defaults, ≤ 1.1× monotonic | {v:.2f}× "
+                         f"({r['chunkpmr']['faults']:.0f} vs {r['std_monotonic']['faults']:.0f} faults per round) | {_status(v <= 1.1)} |")
+    cg = callgrind_rows(callgrind_text)
+    if "chunkpmr" in cg and "std_monotonic" in cg:
+        d = cg["chunkpmr"][0] - cg["std_monotonic"][0]
+        lines.append(f"| instructions per allocate within +5 of monotonic (callgrind) | {cg['chunkpmr'][0]:.1f} vs "
+                     f"{cg['std_monotonic'][0]:.1f} ({d:+.1f}) | {_status(d <= 5)} |")
+    churn = rows.get("container_churn", {})
+    others = {p: v["ns"] / v.get("ref_ns", churn["chunkpmr"]["ns"]) for p, v in churn.items()
+              if p not in ("chunkpmr", "std_monotonic", "boost_monotonic")}
+    if others:
+        closest = min(others, key=others.get)
+        lines.append(f"| `container_churn` faster than every pool resource and malloc | slowest margin: "
+                     f"{closest} takes {others[closest]:.2f}× chunkpmr's time | {_status(others[closest] > 1)} |")
+    fp = churn.get("chunkpmr", {}).get("fp", math.nan)
+    lines.append(f"| `container_churn`: bytes held ≤ 2× the live set (plus a chunk) | {fp:.2f}× | {_status(fp <= 2.2)} |")
+    pc = rows.get("producer_consumer", {})
+    if "std_sync_pool" in pc:
+        v = pc["std_sync_pool"]["ns"] / pc["chunkpmr"]["ns"]
+        lines.append(f"| `producer_consumer` ≥ 3× `synchronized_pool_resource`'s throughput | {v:.2f}× | {_status(v >= 3)} |")
+    if "mimalloc" in pc:
+        v = pc["mimalloc"]["ns"] / pc["mimalloc"].get("ref_ns", pc["chunkpmr"]["ns"])
+        lines.append(f"| `producer_consumer` ≥ mimalloc's throughput (same preloaded process) | mimalloc takes {v:.2f}× "
+                     f"chunkpmr's time | {_status(v >= 1)} |")
+    one, two = rows.get("independent_threads/1t", {}), rows.get("independent_threads/2t", {})
+    if "chunkpmr" in one and "chunkpmr" in two:
+        v = one["chunkpmr"]["ns"] / two["chunkpmr"]["ns"]
+        lines.append(f"| 2 independent threads ≥ 1.8× one thread | {v:.2f}× | {_status(v >= 1.8)} |")
+    rel = rows.get("release_many", {})
+    if "chunkpmr" in rel and "std_monotonic" in rel:
+        v = rel["chunkpmr"]["ns"] / rel["std_monotonic"]["ns"]
+        lines.append(f"| `release()` of a million blocks ≤ 2× monotonic's (in the suite's process) | "
+                     f"{fmt_time(rel['chunkpmr']['ns'])}, {v:.2f}× | {_status(v <= 2)} |")
+    rss = rss_rows(rss_text)
+    for size in ("256 B", "2048 B"):
+        if size in rss:
+            ours, mono = rss[size]
+            lines.append(f"| RSS of a resource that allocates {size} within 4 KiB of monotonic's | "
+                         f"{ours:.1f} vs {mono:.1f} KiB | {_status(ours - mono <= 4)} |")
     return "\n".join(lines)
 
 
@@ -424,7 +507,133 @@ def parse_extras(args):
     return extras
 
 
+def load_repetitions(path):
+    """-> {workload: {peer: [ns per item of each repetition]}} (runs without aggregates)"""
+    with open(path) as f:
+        data = json.load(f)
+    reps = defaultdict(lambda: defaultdict(list))
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" or "items_per_second" not in b:
+            continue
+        parts = b["run_name"].split("/")
+        workload = parts[0] + (f"/{b['threads']}t" if b.get("threads", 1) > 1 else "")
+        reps[workload][parts[1]].append(1e9 / b["items_per_second"])
+    return reps
+
+
+QUICK_LEGEND = """Workloads (bench/bench_peers.cpp); an item is one allocation (small_alloc), one
+container element built and dropped (container_churn), one string handed from a producer
+to a consumer thread (producer_consumer), one block replaced (larson).
+  small_alloc        65536 blocks of 8-64 B, no frees, then release()
+  container_churn    pmr::vector<pmr::string> and pmr::vector<int> built and dropped
+  producer_consumer  one thread creates pmr strings, another destroys them
+  larson             two threads replace random blocks, swapping their arrays
+Columns: chunkpmr's median time per item; for each peer its median time as a multiple of
+chunkpmr's (x2.00 = the peer takes twice as long) and, in brackets, the spread over the
+repetitions (lowest to highest ratio). '-': the peer cannot run the workload (not
+thread-safe, or no release()). 'noisy': chunkpmr's own repetitions differ by more than
+30%, so read that row's ratios with care."""
+
+
+def quick_table(path):
+    reps = load_repetitions(path)
+    present = [p for p in PEERS if any(p in r for r in reps.values())]
+    width = 26
+    lines = [f"{'workload':<20}" + "".join(f"{p:>{width}}" for p in present)]
+    for workload in sorted(reps):
+        by_peer = reps[workload]
+        ours = sorted(by_peer.get("chunkpmr", []))
+        if not ours:
+            continue
+        mid = ours[len(ours) // 2]
+        noisy = ours[-1] / ours[0] > 1.3
+        cells = []
+        for p in present:
+            if p not in by_peer:
+                cells.append("-")
+            elif p == "chunkpmr":
+                cells.append(fmt_time(mid) + (" noisy" if noisy else ""))
+            else:
+                theirs = sorted(by_peer[p])
+                med = theirs[len(theirs) // 2] / mid
+                lo, hi = theirs[0] / ours[-1], theirs[-1] / ours[0]
+                cells.append(f"x{med:.2f} [{lo:.2f}-{hi:.2f}]")
+        lines.append(f"{workload:<20}" + "".join(f"{c:>{width}}" for c in cells))
+    return QUICK_LEGEND + "\n\n" + "\n".join(lines)
+
+
+def choosing_values(rows, lifecycle_alone_path, chunk_source_path, rss_text):
+    """{placeholder: text} for CHOOSING.md.in, every value from this run."""
+    v = {}
+
+    def x(value):
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+    churn = rows.get("container_churn", {})
+    ours = churn.get("chunkpmr", {}).get("ns", math.nan)
+    others = {p: d["ns"] / d.get("ref_ns", ours) for p, d in churn.items()
+              if p not in ("chunkpmr", "std_monotonic", "boost_monotonic")}
+    closest = min(others, key=others.get) if others else "n/a"
+    v["CHURN_CLOSEST"] = closest
+    v["CHURN_CLOSEST_X"] = x(others.get(closest))
+    v["CHURN_FP"] = x(churn.get("chunkpmr", {}).get("fp"))
+    v["CHURN_MONO_FP"] = f"{churn.get('std_monotonic', {}).get('fp', math.nan):.0f}"
+    pc = rows.get("producer_consumer", {})
+    v["PC_SYNC"] = x(pc.get("std_sync_pool", {}).get("ns", math.nan) / pc.get("chunkpmr", {}).get("ns", math.nan))
+    if "mimalloc" in pc:
+        mi = pc["mimalloc"]["ns"] / pc["mimalloc"].get("ref_ns", pc["chunkpmr"]["ns"])
+        v["PC_MIMALLOC"] = f", mimalloc (preloaded) {mi:.2f}×"
+    else:
+        v["PC_MIMALLOC"] = ""
+    # Fresh-process lifecycle table: | workload | ns/item | ratio | faults | mmap | munmap | brk | madvise | syscalls | rss |
+    alone = {}
+    if lifecycle_alone_path:
+        for line in open(lifecycle_alone_path):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 9 and "/" in cells[0]:
+                alone[cells[0]] = cells
+    def ratio_of(cells):
+        try:
+            return float(cells[2].split("×")[0])
+        except (ValueError, IndexError):
+            return math.nan
+    v["REQ_STACK"] = x(ratio_of(alone.get("request/chunkpmr/stack", [])))
+    v["REQ_NEW"] = x(ratio_of(alone.get("request/chunkpmr/new", [])))
+    syscalls = [alone[k][8] for k in ("request/chunkpmr/stack", "request/chunkpmr/new") if k in alone]
+    v["REQ_SYSCALLS"] = " and ".join(syscalls) if syscalls else "n/a"
+    rr = {}
+    for k, cells in alone.items():
+        if k.startswith("round_robin/"):
+            try:
+                rr[k] = float(cells[1])
+            except ValueError:
+                pass
+    v["RR_UNSYNC_1024"] = x(rr.get("round_robin/std_unsync_pool/1024", math.nan) /
+                            rr.get("round_robin/chunkpmr/1024", math.nan))
+    by_key = {}
+    if chunk_source_path:
+        _, by_key = load_chunk_source(chunk_source_path)
+    def cs(bench, peer, field="ns_per_item"):
+        r = by_key.get((bench, peer))
+        return math.nan if r is None else float(r[field])
+    v["MIXED_MONO"] = x(cs("mixed_release_cycle", "chunkpmr") / cs("mixed_release_cycle", "std_monotonic"))
+    v["MIXED_GLIBC"] = x(cs("mixed_release_cycle", "glibc") / cs("mixed_release_cycle", "chunkpmr"))
+    v["REL_MILLION"] = x(cs("release_million", "chunkpmr") / cs("release_million", "std_monotonic"))
+    v["SMALL_UNTOUCHED"] = x(cs("small_untouched", "chunkpmr") / cs("small_untouched", "std_monotonic"))
+    v["SMALL_WRITTEN"] = x(cs("small_written", "chunkpmr") / cs("small_written", "std_monotonic"))
+    v["LARSON_RSS"] = x(cs("larson_sized", "chunkpmr", "max_rss_kib") / cs("larson_sized", "glibc", "max_rss_kib"))
+    v["MSTRESS_RSS"] = x(cs("mstress", "chunkpmr", "max_rss_kib") / cs("mstress", "glibc", "max_rss_kib"))
+    v["LARSON_TIME"] = x(cs("larson_sized", "chunkpmr") / cs("larson_sized", "glibc"))
+    v["MSTRESS_TIME"] = x(cs("mstress", "chunkpmr") / cs("mstress", "glibc"))
+    rss = rss_rows(rss_text)
+    v["RSS_256"], v["RSS_256_MONO"] = (f"{rss['256 B'][0]:.1f}", f"{rss['256 B'][1]:.1f}") if "256 B" in rss else ("n/a", "n/a")
+    return v
+
+
 def main(argv):
+    if argv[1] == "quick":
+        print(quick_table(argv[2]))
+        return
     if argv[1] == "table":
         rows, peers = merge(load(argv[2]), parse_extras(argv[3:]))
         print("time per item (chunkpmr, median of repetitions) and each peer's time as a multiple")
@@ -452,21 +661,33 @@ def main(argv):
     callgrind = open(opts["callgrind"][0]).read().strip()
     rss = open(opts["rss"][0]).read().strip()
     template = open(opts["template"][0]).read()
+    isolated_runs = [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]
     text = (template.replace("@COMMAND@", opts["command"][0])
+            .replace("@SUITE_GOALS@", suite_goals(rows, callgrind, rss, isolated_runs))
             .replace("@MACHINE@", opts["machine"][0])
             .replace("@RATIOS@", ratio_table(rows, peers, markdown=True))
             .replace("@FOOTPRINT@", footprint_table(rows, peers))
             .replace("@SCALING@", scaling_table(rows, peers))
             .replace("@CALLGRIND@", callgrind)
             .replace("@RSS@", rss)
-            .replace("@ISOLATED@", isolated_table(
-                [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in opts["isolated"]]))
+            .replace("@ISOLATED@", isolated_table(isolated_runs))
             .replace("@LIFECYCLE@", lifecycle_section(load_lifecycle(opts["lifecycle"][0])))
             .replace("@LIFECYCLE_ALONE@", open(opts["lifecycle-alone"][0]).read().strip()
                      if opts.get("lifecycle-alone") else "(not run)")
             .replace("@CHUNK_SOURCE@", chunk_source_section(opts["chunk-source"][0])
-                     if opts.get("chunk-source") else "(not run)"))
+                     if opts.get("chunk-source") else "(not run)")
+            .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
+                     if opts.get("footprint-chunk") else "(not run)"))
     open(out, "w").write(text)
+    if opts.get("choosing"):
+        template_path, choosing_out = opts["choosing"][0], opts["choosing"][1]
+        text = open(template_path).read()
+        values = choosing_values(rows, opts["lifecycle-alone"][0] if opts.get("lifecycle-alone") else None,
+                                 opts["chunk-source"][0] if opts.get("chunk-source") else None, rss)
+        values["COMMAND"], values["MACHINE"] = opts["command"][0], opts["machine"][0]
+        for k, val in values.items():
+            text = text.replace(f"@{k}@", val)
+        open(choosing_out, "w").write(text)
 
 
 if __name__ == "__main__":

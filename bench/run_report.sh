@@ -4,7 +4,7 @@
 # their rows, runs the lifecycle benchmarks (in one process, then each headline
 # workload alone), runs the chunk-source and classic malloc benchmarks alone
 # (bench/chunk_source_alone.sh), counts fast-path instructions with callgrind, measures
-# what chunks cost in RSS on glibc, and writes docs/PERF.md.
+# what chunks cost in RSS on glibc, and writes docs/PERF.md and docs/CHOOSING.md.
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,10 +27,11 @@ LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new
 isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=5
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
-mmap_fixed=glibc.malloc.mmap_threshold=262144
-trim_fixed=glibc.malloc.trim_threshold=8388608
+# Regions are up to 1 MiB (a 1 MiB + 64 KiB malloc inside glibc): 4 MiB covers them.
+mmap_fixed=glibc.malloc.mmap_threshold=4194304
+trim_fixed=glibc.malloc.trim_threshold=67108864
 isolated_args=()
-for setting in "default=" "mmap threshold 256 KiB=$mmap_fixed" "trim threshold 8 MiB=$trim_fixed" \
+for setting in "default=" "mmap threshold 4 MiB=$mmap_fixed" "trim threshold 64 MiB=$trim_fixed" \
                "both=$mmap_fixed:$trim_fixed"; do
   label=${setting%%=*}
   file="$out/isolated_${#isolated_args[@]}.json"
@@ -44,6 +45,7 @@ bash "$root/bench/lifecycle_alone.sh" > "$out/lifecycle_alone.md" 2>"$out/lifecy
 # Chunk sources and classic malloc benchmarks (bench_chunk_source), each alone in a fresh
 # process; the Chunk source section is computed from its results.jsonl.
 bash "$root/bench/chunk_source_alone.sh" > "$out/chunk_source_alone.md" 2>"$out/chunk_source_alone.log"
+bash "$root/bench/footprint_vs_chunk.sh" > "$out/footprint_vs_chunk.md" 2>"$out/footprint_vs_chunk.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
@@ -53,5 +55,7 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --isolated "${isolated_args[@]}" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --chunk-source "$build/chunk_source_alone/results.jsonl" \
+  --footprint-chunk "$out/footprint_vs_chunk.md" \
+  --choosing "$root/bench/CHOOSING.md.in" "$root/docs/CHOOSING.md" \
   --command "bash bench/run_report.sh" --machine "$machine"
-echo "docs/PERF.md written"
+echo "docs/PERF.md and docs/CHOOSING.md written"

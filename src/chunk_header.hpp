@@ -6,8 +6,9 @@
 // to the 64 KiB frame and, inside a small-class block, rounding the offset down to a
 // power of two (see size_classes.hpp and chunk_of below).
 //
-// A small-class block is described by a header of the same type at its frame base,
-// with size_class == kSmallBlockClass. Its `refcount` counts the chunks carved from it
+// A small-class block or a class frame is described by a header of the same type at
+// its frame base, with size_class kSmallBlockClass or kClassFrameBase + c. Its
+// `refcount` counts the chunks carved from it
 // that have not gone back plus one while its arena may still carve from it; it is
 // read and written only by whoever has exclusive use of that arena (chunks are only
 // ever given back through their owner arena), hence relaxed loads and stores.
@@ -79,10 +80,11 @@ struct alignas(64) ChunkHeader {
   // region's size in frames, its frames handed out and not given back, and how many
   // of its frames were ever handed out (the rest are untouched memory).
   ChunkHeader* region;
-  std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass or kSmallBlockClass
-  std::uint8_t region_frames;
-  std::uint8_t frames_out;
-  std::uint8_t frames_touched;
+  std::uint16_t region_frames;
+  std::uint16_t frames_out;
+  std::uint16_t frames_touched;
+  std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, or a carved frame's kind
+  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127)
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }
@@ -111,9 +113,13 @@ inline ChunkHeader* frame_of(std::uintptr_t address) noexcept {
 inline ChunkHeader* chunk_of(const void* p) noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   ChunkHeader* frame = frame_of(address);
-  if (frame->size_class != kSmallBlockClass) [[likely]] return frame;
-  return reinterpret_cast<ChunkHeader*>(frame->base() +
-                                        std::bit_floor(address - frame->base()));
+  const unsigned kind = frame->size_class;
+  if (kind < kClassFrameBase) [[likely]] return frame;
+  const std::uintptr_t offset = address - frame->base();
+  const std::uintptr_t start = kind == kSmallBlockClass
+                                   ? std::bit_floor(offset)
+                                   : offset & ~(class_bytes(kind - kClassFrameBase) - 1);
+  return reinterpret_cast<ChunkHeader*>(frame->base() + start);
 }
 
 }  // namespace chunkpmr::detail

@@ -9,6 +9,7 @@
 #include "first_buffer.hpp"
 #include "thread_arena.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <new>
 #include <stdexcept>
@@ -130,6 +131,12 @@ void configure(ResourceState& state, const ResourceOptions& options) noexcept {
   if (!options.first_buffer) state.user_buffer = reinterpret_cast<std::byte*>(&state);
   state.initial_class = detail::class_for_bytes(
       std::min(options.initial_chunk_bytes, detail::kChunkAlign));
+  // The largest class that is not above max_chunk_bytes (at least the smallest class).
+  state.max_chunk_bytes = options.max_chunk_bytes;
+  const std::size_t cap = std::clamp(options.max_chunk_bytes, detail::kMinChunkBytes,
+                                     detail::kChunkAlign);
+  state.max_class = static_cast<unsigned>(std::bit_width(cap / detail::kMinChunkBytes)) - 1;
+  state.initial_class = std::min(state.initial_class, state.max_class);
   state.id = detail::new_resource_id();
 }
 
@@ -181,7 +188,8 @@ ResourceOptions ChunkProviderResource::options() const noexcept {
                          .max_normal_alloc = state_.max_normal_alloc,
                          .initial_chunk_bytes = state_.initial_size,
                          .max_cached_bytes_per_thread = state_.max_cached_bytes_per_thread,
-                         .first_buffer = state_.first_buffer};
+                         .first_buffer = state_.first_buffer,
+                         .max_chunk_bytes = state_.max_chunk_bytes};
 }
 
 ChunkProviderResource::~ChunkProviderResource() { free_everything(); }

@@ -82,16 +82,18 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
   return init_header(::new (memory) ChunkHeader{}, total_bytes, size_class, owner);
 }
 
-ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept {
-  CHUNKPMR_ASSERT(block->size_class == kSmallBlockClass && is_small_class(size_class),
-                  "chunkpmr: carving a non-small class or from a non-block");
+ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_class,
+                         ThreadArena* owner) noexcept {
+  CHUNKPMR_ASSERT(block->size_class >= kClassFrameBase && is_small_class(size_class) &&
+                      offset >= class_bytes(size_class) &&
+                      offset + class_bytes(size_class) <= kChunkAlign,
+                  "chunkpmr: carving a non-small class, from a non-block, or out of it");
   // Relaxed: the block's count is only touched by whoever uses its arena (see
   // chunk_header.hpp), never by two threads at once.
   block->refcount.store(block->refcount.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
-  const std::size_t bytes = class_bytes(size_class);
-  return init_header(::new (reinterpret_cast<void*>(block->base() + bytes)) ChunkHeader{}, bytes,
-                     size_class, owner);
+  return init_header(::new (reinterpret_cast<void*>(block->base() + offset)) ChunkHeader{},
+                     class_bytes(size_class), size_class, owner);
 }
 
 void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chunk) noexcept {

@@ -38,10 +38,11 @@ ChunkHeader* init_header(ChunkHeader* chunk, std::size_t total_bytes, unsigned s
 ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
                           unsigned size_class, ThreadArena* owner);
 
-// The chunk of small class `size_class` at its place in `block`, with its header
-// initialised; the block gains a reference. The caller (the block's arena) makes sure
-// that place is not in use.
-ChunkHeader* carve_chunk(ChunkHeader* block, unsigned size_class, ThreadArena* owner) noexcept;
+// The chunk of small class `size_class` at `offset` in `block` (a small-class block or
+// a class frame), with its header initialised; the block gains a reference. The caller
+// (the block's arena) makes sure that place is not in use.
+ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_class,
+                         ThreadArena* owner) noexcept;
 
 // Gives the chunk back: a carved chunk to its block, a region frame to its region
 // (`frames`, the owner arena's), anything else to upstream with its bytes to the budget.

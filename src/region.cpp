@@ -32,9 +32,9 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
     ++region->frames_out;
     // Frame 0's header carries the region's counts: keep them across the new header.
     if (frame == region) {
-      const std::uint8_t frames = region->region_frames;
-      const std::uint8_t out = region->frames_out;
-      const std::uint8_t touched = region->frames_touched;
+      const std::uint16_t frames = region->region_frames;
+      const std::uint16_t out = region->frames_out;
+      const std::uint16_t touched = region->frames_touched;
       fresh_frame_header(frame, region);
       frame->region_frames = frames;
       frame->frames_out = out;
@@ -70,7 +70,7 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
   }
   auto* region = ::new (memory) ChunkHeader{};
   region->region = region;
-  region->region_frames = static_cast<std::uint8_t>(frames);
+  region->region_frames = static_cast<std::uint16_t>(frames);
   region->frames_out = 1;
   region->frames_touched = 1;
   newest_ = region;

@@ -6,14 +6,18 @@
 // header. A frame is one of:
 //  - a chunk of its own: a class chunk (512 B .. 64 KiB) or a one-shot oversized
 //    chunk, obtained from upstream as (total_bytes, kChunkAlign);
-//  - a small-class block: 64 KiB obtained as (kChunkAlign, kChunkAlign) and carved into
-//    the small classes 0..6, the chunk of class c at offset class_bytes(c) (the
-//    buddy layout: 512 B at 512, 1 KiB at 1 KiB, ... 32 KiB at 32 KiB; the first 512
-//    bytes hold the block's header). Glibc serves a 64 KiB-aligned request of 512 B
-//    with about 12 KiB of resident memory; one block serves a thread's whole run up
-//    the ratchet through the small classes.
-// Inside a block, the chunk holding offset o (o >= 512) starts at bit_floor(o), and
-// every carved chunk is aligned to its own size.
+//  - a small-class block: a 64 KiB frame carved into the small classes 0..6, the
+//    chunk of class c at offset class_bytes(c) (the buddy layout: 512 B at 512,
+//    1 KiB at 1 KiB, ... 32 KiB at 32 KiB; the first 512 bytes hold the block's
+//    header). Glibc serves a 64 KiB-aligned request of 512 B with about 12 KiB of
+//    resident memory; one block serves a thread's whole run up the ratchet through
+//    the small classes;
+//  - a class frame: a 64 KiB frame of chunks of one small class c <= 5, at offsets
+//    k * class_bytes(c), k >= 1 (the header sits in the first place): where an arena
+//    needs the same small class again (its ratchet stays below 64 KiB).
+// Inside a block, the chunk holding offset o (o >= 512) starts at bit_floor(o); inside
+// a class frame, at o rounded down to class_bytes(c). Every carved chunk is aligned to
+// its own size.
 // Masking works for a pointer p only if p < frame + kChunkAlign, which holds because:
 //  - class chunks and blocks are at most kChunkAlign bytes, and a handout is at least
 //    one byte, so its start lies strictly inside the frame;
@@ -30,9 +34,15 @@ namespace chunkpmr::detail {
 inline constexpr std::size_t kChunkAlign = std::size_t{64} * 1024;
 inline constexpr std::size_t kMinChunkBytes = 512;
 inline constexpr unsigned kLargestClass = 7;  // 512 << 7 == 64 KiB
-inline constexpr unsigned kOversizedClass = 0xFF;
-// The size_class of a small-class block's own header (never a chunk's).
+inline constexpr unsigned kOversizedClass = 0x80;
+// Frame headers that are not chunks but describe a frame carved into chunks have a
+// size_class from kClassFrameBase up (never a chunk's):
+//  - kSmallBlockClass: a small-class block, one chunk of each class 0..6 (buddy layout);
+//  - kClassFrameBase + c: a class frame, chunks of class c (0..5) at every multiple of
+//    class_bytes(c) but the first (where the frame header is).
+inline constexpr unsigned kClassFrameBase = 0xF0;
 inline constexpr unsigned kSmallBlockClass = 0xFE;
+inline constexpr unsigned kLargestClassFrameClass = 5;  // 16 KiB: three chunks per frame
 // Larger alignments bypass chunks (they could push the start past the first 64 KiB).
 inline constexpr std::size_t kMaxChunkAlignment = std::size_t{16} * 1024;
 

@@ -44,6 +44,7 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
   CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr &&
+                      arena->class_frames_[0] == nullptr && arena->free_slots_[0] == nullptr &&
                       arena->frames_.frames_held() == 0,
                   "chunkpmr: arena destroyed while holding chunks");
   ResourceState& resource = *arena->resource_;
@@ -94,7 +95,7 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
     chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
-  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, kLargestClass);
+  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, resource_->max_class);
   retire_current();
   install(chunk);
 }
@@ -122,7 +123,7 @@ bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignm
   limit_ = range.end;
   // Chunks after the buffer start at about twice its size, as monotonic's buffers grow.
   const std::size_t next = std::min<std::size_t>(2 * (range.end - range.begin), kChunkAlign);
-  ratchet_ = std::max(ratchet_, class_for_bytes(next));
+  ratchet_ = std::max(ratchet_, std::min(class_for_bytes(next), resource_->max_class));
   return true;
 }
 
@@ -254,27 +255,114 @@ ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
 }
 
 ChunkHeader* ThreadArena::carve(unsigned size_class) {
-  if (small_block_ != nullptr && size_class < next_carve_class_) stop_carving();
+  // Classes below the one asked for are behind the ratchet: their class frames can go
+  // back as soon as their chunks do.
+  for (unsigned c = 0; c < size_class && c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
+  ChunkHeader* chunk = next_carve_class_ <= size_class ? carve_from_block(size_class)
+                                                       : carve_repeated(size_class);
+  if (chunk != nullptr) hold(chunk);
+  return chunk;
+}
+
+// The climb up the ratchet: one chunk of each small class from one small-class block.
+// nullptr when the budget cannot hold a frame (the caller falls back to a chunk of its
+// own, which may still fit where 64 KiB do not).
+ChunkHeader* ThreadArena::carve_from_block(unsigned size_class) {
   if (small_block_ == nullptr) {
-    // Within a tight budget a chunk of its own (as small as 512 B) may still fit where
-    // a 64 KiB block does not: the caller falls back to one.
     ChunkHeader* frame = frames_.take(*resource_);
     if (frame == nullptr) return nullptr;
     small_block_ = init_header(frame, kChunkAlign, kSmallBlockClass, this);
     small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
-    next_carve_class_ = 0;
   }
-  ChunkHeader* chunk = carve_chunk(small_block_, size_class, this);
+  ChunkHeader* chunk = carve_chunk(small_block_, class_bytes(size_class), size_class, this);
   next_carve_class_ = size_class + 1;
-  if (!is_small_class(next_carve_class_)) stop_carving();  // every place is used
-  hold(chunk);
+  if (!is_small_class(next_carve_class_)) stop_block();  // every place is used
   return chunk;
 }
 
-void ThreadArena::stop_carving() noexcept {
+// A small class needed again (the ratchet held still, or a cap keeps it below 64 KiB):
+// chunks of that class packed in a class frame, or, for 32 KiB, a frame of its own.
+ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
+  const std::size_t bytes = class_bytes(size_class);
+  if (size_class > kLargestClassFrameClass) {
+    ChunkHeader* frame = frames_.take(*resource_);
+    return frame != nullptr ? init_header(frame, bytes, size_class, this) : nullptr;
+  }
+  if (ChunkHeader* slot = free_slots_[size_class]) {  // a place given back earlier
+    unlink_slot(size_class, slot);
+    ChunkHeader* owner_frame = frame_of(slot->base());
+    return carve_chunk(owner_frame, slot->base() - owner_frame->base(), size_class, this);
+  }
+  ChunkHeader*& frame = class_frames_[size_class];
+  if (frame == nullptr) {
+    ChunkHeader* fresh = frames_.take(*resource_);
+    if (fresh == nullptr) return nullptr;
+    frame = init_header(fresh, kChunkAlign, kClassFrameBase + size_class, this);
+    frame->refcount.store(1, std::memory_order_relaxed);  // our reference
+    class_frame_next_[size_class] = 1;  // the first place holds the frame header
+  }
+  const std::size_t offset = class_frame_next_[size_class]++ * bytes;
+  ChunkHeader* chunk = carve_chunk(frame, offset, size_class, this);
+  frame->slots_carved = class_frame_next_[size_class] - 1;
+  if (offset + 2 * bytes > kChunkAlign) stop_class_frame(size_class);  // every place is used
+  return chunk;
+}
+
+void ThreadArena::stop_block() noexcept {
   if (small_block_ == nullptr) return;
   release_block_reference(*resource_, frames_, small_block_);
   small_block_ = nullptr;
+}
+
+void ThreadArena::stop_class_frame(unsigned size_class) noexcept {
+  ChunkHeader*& frame = class_frames_[size_class];
+  if (frame == nullptr) return;
+  drop_class_frame_reference(frame);
+  frame = nullptr;
+}
+
+// Where a chunk goes when it is given back: a place of a class frame stays with this
+// arena (it is carved again before any new frame is taken) until its whole frame is
+// free; anything else goes to its block, its region or upstream.
+void ThreadArena::return_chunk_memory(ChunkHeader* chunk) noexcept {
+  ChunkHeader* frame = frame_of(chunk->base());
+  if (!chunk->is_carved() || frame->size_class == kSmallBlockClass) {
+    return_chunk(*resource_, frames_, chunk);
+    return;
+  }
+  chunk->cookie = 0;  // a stale free into this place trips the debug check
+  const unsigned size_class = chunk->size_class;
+  chunk->held_prev = nullptr;
+  chunk->held_next = free_slots_[size_class];
+  if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk;
+  free_slots_[size_class] = chunk;
+  drop_class_frame_reference(frame);
+}
+
+void ThreadArena::drop_class_frame_reference(ChunkHeader* frame) noexcept {
+  if (frame->refcount.load(std::memory_order_relaxed) == 1) {
+    // The last reference: every place carved from the frame is on the free list now.
+    // Take them off before the frame goes back.
+    const unsigned size_class = frame->size_class - kClassFrameBase;
+    for (unsigned k = 1; k <= frame->slots_carved; ++k) {
+      unlink_slot(size_class, reinterpret_cast<ChunkHeader*>(frame->base() + k * class_bytes(size_class)));
+    }
+  }
+  release_block_reference(*resource_, frames_, frame);
+}
+
+void ThreadArena::unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept {
+  if (slot->held_prev != nullptr) {
+    slot->held_prev->held_next = slot->held_next;
+  } else {
+    free_slots_[size_class] = slot->held_next;
+  }
+  if (slot->held_next != nullptr) slot->held_next->held_prev = slot->held_prev;
+}
+
+void ThreadArena::stop_carving() noexcept {
+  stop_block();
+  for (unsigned c = 0; c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
 }
 
 ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
@@ -300,7 +388,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
     held_ = chunk->held_next;
   }
   if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk->held_prev;
-  return_chunk(*resource_, frames_, chunk);
+  return_chunk_memory(chunk);
 }
 
 void ThreadArena::trim_caches() noexcept {
@@ -331,9 +419,8 @@ void ThreadArena::publish_cache_stats() noexcept {
 }
 
 void ThreadArena::reclaim_abandoned() noexcept {
-  retire_current();
-  stop_carving();  // the block goes back once its chunks do; an adopter starts a new one
-  trim_caches();
+  retire_current();  // even with live blocks: its thread is gone, its next user refills
+  trim_caches();     // the blocks it carves from, its caches and its remote stack
   trim_requested_.store(false, std::memory_order_relaxed);
 }
 
@@ -352,10 +439,11 @@ void ThreadArena::return_every_chunk() noexcept {
   // whichever comes last; the next link is read before the chunk is given back.
   while (held_ != nullptr) {
     ChunkHeader* next = held_->held_next;
-    return_chunk(*resource_, frames_, held_);
+    return_chunk_memory(held_);
     held_ = next;
   }
   stop_carving();
+  next_carve_class_ = 0;
   ratchet_ = resource_->initial_class;
   publish_cache_stats();
 }

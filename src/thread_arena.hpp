@@ -142,7 +142,14 @@ class alignas(64) ThreadArena {
   void release_owned(ChunkHeader* chunk) noexcept;
   ChunkHeader* obtain_class_chunk(unsigned size_class);
   ChunkHeader* carve(unsigned size_class);
+  ChunkHeader* carve_from_block(unsigned size_class);
+  ChunkHeader* carve_repeated(unsigned size_class);
+  void stop_block() noexcept;
+  void stop_class_frame(unsigned size_class) noexcept;
   void stop_carving() noexcept;
+  void return_chunk_memory(ChunkHeader* chunk) noexcept;
+  void drop_class_frame_reference(ChunkHeader* frame) noexcept;
+  void unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept;
   ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
   void hold(ChunkHeader* chunk) noexcept;
   void give_back(ChunkHeader* chunk) noexcept;
@@ -165,10 +172,17 @@ class alignas(64) ThreadArena {
   LocalChunkCache cache_;
   ChunkHeader* held_ = nullptr;  // every chunk obtained or carved and not yet given back
   // The small-class block this arena carves from (it holds one reference to it), and
-  // the lowest class whose place in it is still unused. The ratchet makes carved
-  // classes strictly increase, so a place is never needed twice in one block.
+  // the lowest class whose place in a block is still unused: the climb up the ratchet
+  // takes each small class once. A class needed again comes from that class's class
+  // frame (one reference held while places remain).
   ChunkHeader* small_block_ = nullptr;
   unsigned next_carve_class_ = 0;
+  ChunkHeader* class_frames_[kLargestClassFrameClass + 1] = {};
+  std::uint8_t class_frame_next_[kLargestClassFrameClass + 1] = {};
+  // Given-back chunks of class frames that still have other chunks out, per class:
+  // their places are carved again before a new class frame is taken, so a frame is not
+  // pinned empty-handed. Linked through held_prev/held_next (off the held list).
+  ChunkHeader* free_slots_[kLargestClassFrameClass + 1] = {};
   FrameSource frames_;  // the regions the 64 KiB frames come from
 
   // Shared with other threads, on their own cache lines.

@@ -13,6 +13,10 @@ namespace chunkpmr::detail {
 
 constinit thread_local ThreadState t_thread CHUNKPMR_INITIAL_EXEC_TLS{};
 
+// The static TLS a dlopen()ed library containing chunkpmr needs (docs/DESIGN.md and
+// docs/CHOOSING.md state it).
+static_assert(sizeof(ThreadState) == 56, "update the TLS size the docs state");
+
 namespace {
 
 constexpr unsigned kSlotBits = 16;

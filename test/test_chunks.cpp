@@ -444,3 +444,50 @@ BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {
   for (void* p : blocks) r.deallocate(p, 1000, 8);
   r.deallocate(keep, 1000, 8);
 }
+
+BOOST_AUTO_TEST_CASE(max_chunk_bytes_caps_the_ratchet_and_packs_class_frames) {
+  // With chunks capped at 8 KiB, the climb takes 512 B .. 8 KiB from one small-class
+  // block, and every later 8 KiB chunk comes from a class frame: seven per 64 KiB frame,
+  // at multiples of 8 KiB. Frees from another thread find their chunk in either.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
+                                            .max_chunk_bytes = 8192});
+    std::vector<void*> blocks;
+    std::vector<chunkpmr::test::ChunkSpan> chunks;
+    for (int i = 0; i < 2000; ++i) {  // ~200 KB: about 25 chunks of 8 KiB
+      void* p = r.allocate(100, 8);
+      chunkpmr::test::fill_pattern(p, 100, static_cast<std::uintptr_t>(i));
+      blocks.push_back(p);
+      if (chunks.empty() || chunk_span(p).base != chunks.back().base) chunks.push_back(chunk_span(p));
+    }
+    BOOST_REQUIRE(chunks.size() > 12u);
+    for (std::size_t c = 0; c < 5; ++c) {  // the climb: the buddy layout of one block
+      BOOST_TEST(chunks[c].bytes == std::size_t{512} << c);
+      BOOST_TEST(chunks[c].base == chunks[0].frame + chunks[c].bytes);
+    }
+    std::size_t in_frame = 0;
+    for (std::size_t c = 5; c < chunks.size(); ++c) {
+      BOOST_TEST(chunks[c].bytes == 8192u);
+      const std::uintptr_t offset = chunks[c].base - chunks[c].frame;
+      BOOST_TEST((offset != 0 && offset % 8192 == 0));  // never the frame's first place
+      in_frame += chunks[c].frame == chunks[5].frame;
+    }
+    BOOST_TEST(in_frame == 7u);  // the first class frame holds seven chunks
+    std::thread([&] {
+      for (std::size_t i = 0; i < blocks.size(); i += 2) {
+        WORKER_CHECK(chunkpmr::test::check_pattern(blocks[i], 100, i));
+        r.deallocate(blocks[i], 100, 8);
+      }
+    }).join();
+    for (std::size_t i = 1; i < blocks.size(); i += 2) {
+      BOOST_TEST(chunkpmr::test::check_pattern(blocks[i], 100, i));
+      r.deallocate(blocks[i], 100, 8);
+    }
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);  // every frame and region went back
+    BOOST_TEST(counting.outstanding_blocks() == 0u);
+    BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
+  }
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}

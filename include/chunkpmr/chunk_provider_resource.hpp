@@ -64,8 +64,9 @@ struct ResourceOptions {
   /// `max(initial_chunk_bytes, 4096)` bytes, so allocations totalling up to this size
   /// need no second request. It is also the first chunk size of each arena that does
   /// not start from the first buffer (rounded up to a size class: 512 B, 1 KiB, ...
-  /// 64 KiB); chunk sizes then grow by one class at a refill, as long as the chunk
-  /// being retired is at least a quarter live, up to 64 KiB.
+  /// 64 KiB, and at most #max_chunk_bytes); chunk sizes then grow by one class at a
+  /// refill, as long as the chunk being retired is at least a quarter live, up to
+  /// #max_chunk_bytes.
   std::size_t initial_chunk_bytes = 512;
 
   /// \brief Free chunks a thread keeps cached for reuse, in bytes; chunks emptied
@@ -85,6 +86,15 @@ struct ResourceOptions {
   /// `false`: every block comes from a chunk, and its memory is reused once freed
   /// (for a long-lived resource under churn).
   bool first_buffer = true;
+
+  /// \brief The largest chunk the size-class ratchet grows to, rounded down to a class
+  /// (512 B, 1 KiB, ... 64 KiB). Default: 64 KiB.
+  ///
+  /// Any value is accepted: below 512 it means 512, above 64 KiB it means 64 KiB. It
+  /// also caps the first chunk size that #initial_chunk_bytes sets. Smaller chunks pin
+  /// less memory when a few long-lived blocks sit among short-lived ones, at the cost
+  /// of more refills; a request that needs a larger chunk still gets one.
+  std::size_t max_chunk_bytes = 64 * 1024;
 };
 
 /// \brief A snapshot of a ChunkProviderResource's counters, returned by

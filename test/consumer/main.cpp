@@ -49,14 +49,16 @@ int main() {
   std::pmr::monotonic_buffer_resource upstream;
   const ResourceOptions given{.upstream = &upstream, .byte_budget = 1 << 24,
                               .max_normal_alloc = 8192, .initial_chunk_bytes = 3000,
-                              .max_cached_bytes_per_thread = 1 << 18, .first_buffer = false};
+                              .max_cached_bytes_per_thread = 1 << 18, .first_buffer = false,
+                              .max_chunk_bytes = 5000};
   ChunkProviderResource configured(given);
   const ResourceOptions back = configured.options();
   check(back.upstream == given.upstream && back.byte_budget == given.byte_budget &&
             back.max_normal_alloc == given.max_normal_alloc &&
             back.initial_chunk_bytes == given.initial_chunk_bytes &&
             back.max_cached_bytes_per_thread == given.max_cached_bytes_per_thread &&
-            back.first_buffer == given.first_buffer,
+            back.first_buffer == given.first_buffer &&
+            back.max_chunk_bytes == given.max_chunk_bytes,
         "options() == the options given");
   check(resource.options().upstream == std::pmr::get_default_resource() &&
             resource.options().first_buffer && resource.options().initial_chunk_bytes == 512,

@@ -27,7 +27,8 @@ struct ResourceState {
   std::size_t max_cached_bytes_per_thread = 0;
   std::size_t initial_size = 0;  // size of the first buffer (at least; see first_buffer.hpp)
   unsigned initial_class = 0;    // first size class of every arena (from initial_size)
-  bool first_buffer = true;      // ResourceOptions::first_buffer, for options() only
+  unsigned max_class = 0;        // the ratchet's top class (from max_chunk_bytes)
+  std::size_t max_chunk_bytes = 0;  // ResourceOptions::max_chunk_bytes, for options() only
 
   // Never reused across the process, and renewed by release(): keys every thread's
   // arena lookup, so a stale thread-local entry can never match a live resource.
@@ -45,6 +46,7 @@ struct ResourceState {
   std::atomic<std::uintptr_t> initial_base{0};
   std::atomic<std::size_t> initial_bytes{0};
   std::atomic<bool> initial_claimed{false};
+  bool first_buffer = true;  // ResourceOptions::first_buffer, for options() only (in padding)
   // The first buffer as asked of upstream (0 bytes: none), given back by release().
   std::size_t first_buffer_bytes = 0;
   std::size_t first_buffer_alignment = 0;
@@ -63,7 +65,7 @@ struct ResourceState {
   // is placed at the first 64-byte boundary inside; the resource itself needs no more
   // than ordinary alignment, so `new ChunkProviderResource` is a plain operator new.
   // The size is checked against the real type in src/thread_arena.cpp.
-  static constexpr std::size_t kInlineArenaBytes = 384;
+  static constexpr std::size_t kInlineArenaBytes = 448;
   static constexpr std::size_t kInlineArenaAlign = 64;
   std::byte inline_arena_storage[kInlineArenaBytes + kInlineArenaAlign - 1];
   std::atomic<bool> inline_arena_in_use{false};
