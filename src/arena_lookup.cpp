@@ -72,10 +72,20 @@ ThreadArena* find_own_arena(const ResourceState& resource) noexcept {
 ThreadArena* find_or_attach_arena(ResourceState& resource) {
   ThreadState& ts = t_thread;
   const std::uint64_t token = thread_token();
-  if (token == 0) return nullptr;
+  if (token == 0 || ts.attaching_id == resource.id) return nullptr;
   ThreadArena* arena = find_owned_by(resource, token);
   if (arena == nullptr) arena = take_any(resource, token);
-  if (arena == nullptr) arena = create_and_push(resource, token);
+  if (arena == nullptr) {
+    // Upstream may allocate from this very resource meanwhile: that nested call must
+    // not create a second arena for this thread, so it borrows one instead.
+    struct Attaching {
+      ThreadState& ts;
+      std::uint64_t previous;
+      ~Attaching() { ts.attaching_id = previous; }
+    } attaching{ts, ts.attaching_id};
+    ts.attaching_id = resource.id;
+    arena = create_and_push(resource, token);
+  }
   remember(ts, resource, arena);
   return arena;
 }

@@ -99,7 +99,9 @@ void* allocate_borrowed(ResourceState& r, std::size_t bytes, std::size_t alignme
                                       std::size_t alignment) {
   if (bytes > kMaxObjectBytes) [[unlikely]] forward_impossible(r, bytes, alignment);
   ThreadArena* arena = find_or_attach_arena(r);
-  if (arena == nullptr) return allocate_borrowed(r, bytes, alignment);
+  // No arena of its own (past its exit hook, or attaching right now), or called from
+  // upstream while its own arena is in a slow path: this allocation borrows one.
+  if (arena == nullptr || arena->in_slow_path()) return allocate_borrowed(r, bytes, alignment);
   if (void* p; arena->try_bump(bytes, alignment, p)) return p;
   return arena->allocate_slow(bytes, alignment);
 }
@@ -288,6 +290,9 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
     mine->free_in_current(address, bytes);
     return;
   }
+  // A free from upstream while this thread's arena is in a slow path takes the path of
+  // a thread without an arena: one atomic decrement, the chunk comes home later.
+  if (mine != nullptr && mine->in_slow_path()) mine = nullptr;
   detail::ChunkHeader* chunk = detail::chunk_of(p);
   // One-shot chunks go back at once; class chunks batch their owner's frees.
   if (mine != nullptr && chunk->owner == mine && chunk->size_class != detail::kOversizedClass) {

@@ -57,6 +57,7 @@ void ThreadArena::destroy(ThreadArena* arena) noexcept {
 }
 
 void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  SlowPath slow(*this);
   honour_trim_request();
   flush_pending_frees();
   // Chunks other threads emptied come home on every slow path, one-shot ones included
@@ -174,6 +175,7 @@ void ThreadArena::drop_owner_references(ChunkHeader* chunk, std::uint32_t n) noe
 }
 
 void ThreadArena::switch_pending_chunk(ChunkHeader* chunk) noexcept {
+  SlowPath slow(*this);
   flush_pending_frees();
   pending_chunk_ = chunk;
 }
@@ -196,6 +198,7 @@ void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noe
   if constexpr (!CHUNKPMR_TSAN) std::atomic_thread_fence(std::memory_order_acquire);
   ThreadArena* owner = chunk->owner;
   if (owner == caller) {
+    SlowPath slow(*owner);
     count(owner->released_by_owner_);
     owner->release_owned(chunk);
   } else {
@@ -392,6 +395,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
 }
 
 void ThreadArena::trim_caches() noexcept {
+  SlowPath slow(*this);
   flush_pending_frees();
   // A current chunk with no live block would pin its region (and a half-carved block
   // its frame) with nothing in them: let both go too, so that a trimmed arena holds
@@ -419,7 +423,9 @@ void ThreadArena::publish_cache_stats() noexcept {
 }
 
 void ThreadArena::reclaim_abandoned() noexcept {
-  retire_current();  // even with live blocks: its thread is gone, its next user refills
+  // Even with live blocks: its thread is gone, its next user refills. Not while it
+  // bumps the initial buffer (current_ null), whose rest would be lost until release().
+  if (current_ != nullptr) retire_current();
   trim_caches();     // the blocks it carves from, its caches and its remote stack
   trim_requested_.store(false, std::memory_order_relaxed);
 }

@@ -100,6 +100,14 @@ class alignas(64) ThreadArena {
   // thread's arena for the same resource, or nullptr. Never throws.
   static void release_reference(ChunkHeader* chunk, ThreadArena* caller) noexcept;
 
+  // Whether the arena is inside one of its slow paths on its own thread. Upstream may
+  // be running then, and may itself allocate or free through this resource (a logging
+  // upstream shared by every resource): such a nested call must not touch the arena's
+  // lists, so the resource sends it elsewhere (a borrowed arena; the remote free path).
+  // Its fast paths stay valid: every upstream call is made while the current chunk's
+  // cursor, limit and credit are consistent.
+  bool in_slow_path() const noexcept { return slow_depth_ != 0; }
+
   // Asks the owning thread to trim at its next slow path.
   void request_trim() noexcept { trim_requested_.store(true, std::memory_order_relaxed); }
 
@@ -124,6 +132,14 @@ class alignas(64) ThreadArena {
 
  private:
   explicit ThreadArena(ResourceState& resource) noexcept;
+
+  struct SlowPath {  // marks the arena as inside a slow path for the scope's duration
+    explicit SlowPath(ThreadArena& arena) noexcept : arena_(arena) { ++arena_.slow_depth_; }
+    ~SlowPath() { --arena_.slow_depth_; }
+    SlowPath(const SlowPath&) = delete;
+    SlowPath& operator=(const SlowPath&) = delete;
+    ThreadArena& arena_;
+  };
 
   void refill(std::size_t bytes, std::size_t alignment);
   bool current_is_mostly_live() const noexcept;
@@ -163,6 +179,7 @@ class alignas(64) ThreadArena {
   std::uintptr_t current_mask_ = ~std::uintptr_t{0};  // ~(current_->total_bytes - 1)
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   std::uint32_t frees_in_current_ = 0;  // owner frees into current_ since it was installed
+  std::uint8_t slow_depth_ = 0;  // slow paths of this arena running on its thread
   unsigned ratchet_ = 0;  // smallest class of the next refill
   ResourceState* resource_;
   ChunkHeader* pending_chunk_ = nullptr;  // retired chunk owed pending_frees_ decrements

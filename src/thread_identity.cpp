@@ -15,7 +15,7 @@ constinit thread_local ThreadState t_thread CHUNKPMR_INITIAL_EXEC_TLS{};
 
 // The static TLS a dlopen()ed library containing chunkpmr needs (docs/DESIGN.md and
 // docs/CHOOSING.md state it).
-static_assert(sizeof(ThreadState) == 56, "update the TLS size the docs state");
+static_assert(sizeof(ThreadState) == 64, "update the TLS size the docs state");
 
 namespace {
 
@@ -61,14 +61,24 @@ void on_thread_exit(void*) noexcept {
 
 void create_exit_key() noexcept {
   g_exit_key_ok = pthread_key_create(&g_exit_key, &on_thread_exit) == 0;
-  // The key's destructor is code of the object chunkpmr is linked into. If that object
-  // is a dlopen()ed library, a dlclose() while a thread that used chunkpmr still runs
-  // would leave the destructor pointing at unmapped code, and the thread would crash
-  // when it exits. So once a thread has armed the hook, the object is pinned
-  // (RTLD_NODELETE): dlclose() then leaves it mapped. The handle is kept on purpose.
+}
+
+// The key's destructor is code of the object chunkpmr is linked into. If that object
+// is a dlopen()ed library, a dlclose() while a thread that used chunkpmr still runs
+// would leave the destructor pointing at unmapped code, and the thread would crash
+// when it exits. So once a thread has armed the hook, the object is pinned
+// (RTLD_NODELETE): dlclose() then leaves it mapped. The handle is kept on purpose.
+// dladdr and dlopen take the dynamic loader's lock: never while holding anything of
+// ours (not inside pthread_once), or a thread inside dlopen() running a constructor
+// that allocates from chunkpmr would wait for us while we wait for it. Two threads may
+// both pin: harmless.
+std::atomic<bool> g_pinned{false};
+void pin_this_object() noexcept {
+  if (g_pinned.load(std::memory_order_relaxed) || g_pinned.exchange(true, std::memory_order_relaxed)) {
+    return;
+  }
   Dl_info info;
-  if (g_exit_key_ok && dladdr(reinterpret_cast<void*>(&on_thread_exit), &info) != 0 &&
-      info.dli_fname != nullptr) {
+  if (dladdr(reinterpret_cast<void*>(&on_thread_exit), &info) != 0 && info.dli_fname != nullptr) {
     static_cast<void>(dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE));
   }
 }
@@ -78,6 +88,7 @@ bool arm_exit_hook(ThreadState& ts) noexcept {
   pthread_once(&g_exit_key_once, &create_exit_key);
   if (!g_exit_key_ok || pthread_setspecific(g_exit_key, &ts) != 0) return false;
   ts.exit_hook_armed = true;
+  pin_this_object();
   return true;
 }
 

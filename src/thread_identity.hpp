@@ -50,6 +50,9 @@ struct ThreadState {
   // not touch a shared cache line.
   std::uint64_t next_resource_id;
   std::uint64_t resource_id_end;
+  // The resource this thread is creating an arena for right now (its upstream is being
+  // asked for the arena's memory): a nested allocation from that upstream borrows.
+  std::uint64_t attaching_id;
   bool exit_hook_armed;
   bool torn_down;  // the exit hook ran: this thread owns no arena any more
 };

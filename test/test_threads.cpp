@@ -15,6 +15,7 @@
 #include <memory_resource>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -412,4 +413,111 @@ BOOST_FIXTURE_TEST_CASE(independent_threads_on_one_resource, NoWorkerFailures) {
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(trim_keeps_the_initial_buffer_of_an_abandoned_arena) {
+  // An exited thread's arena was bumping the initial buffer: trim() takes the arena
+  // over but must not throw the unused rest of the buffer away.
+  alignas(64) static std::byte buffer[64 * 1024];
+  ChunkProviderResource r(buffer, sizeof buffer, std::pmr::null_memory_resource());
+  std::thread([&] { r.deallocate(r.allocate(100, 8), 100, 8); }).join();
+  r.trim();
+  void* p = r.allocate(100, 8);  // adopts the arena: still inside the buffer
+  BOOST_TEST((p >= static_cast<void*>(buffer) && p < static_cast<void*>(buffer + sizeof buffer)));
+  r.deallocate(p, 100, 8);
+}
+
+namespace {
+
+// An upstream that logs every call into a pmr::string on `log` — which may be the very
+// resource it serves (a logging upstream shared by every resource). A thread_local
+// guard stops the logging from logging itself.
+class SelfLoggingUpstream : public std::pmr::memory_resource {
+ public:
+  std::pmr::memory_resource* log = nullptr;
+  CountingResource counting;
+
+ private:
+  static inline thread_local bool t_logging = false;
+  void note(const char* what, std::size_t bytes) {
+    if (t_logging || log == nullptr) return;
+    t_logging = true;
+    try {  // a log line the budget cannot hold is dropped: deallocate must not throw
+      std::pmr::string line(log);
+      line = what;
+      line += " of a block of this many bytes: ";
+      line += std::to_string(bytes);
+    } catch (const std::bad_alloc&) {
+    }
+    t_logging = false;
+  }
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    note("allocate", bytes);
+    void* p = counting.allocate(bytes, alignment);
+    note("allocated", bytes);
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    note("deallocate", bytes);
+    counting.deallocate(p, bytes, alignment);
+    note("deallocated", bytes);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_that_allocates_from_the_resource_it_serves) {
+  // Every upstream call (first buffer, arena, region, one-shot chunk, and every give-back)
+  // re-enters the same resource on the same thread, in the middle of its slow paths.
+  for (int config = 0; config < 4; ++config) {
+    const std::size_t budget = config & 1 ? std::size_t{60000} : SIZE_MAX;
+    const bool first_buffer = (config & 2) != 0;
+    SelfLoggingUpstream upstream;
+    {
+      ChunkProviderResource r(ResourceOptions{
+          .upstream = &upstream, .byte_budget = budget, .first_buffer = first_buffer});
+      upstream.log = &r;
+      // The very first allocation: the arena, the first region and the small-class
+      // block are all obtained while the log re-enters.
+      r.deallocate(r.allocate(8, 8), 8, 8);
+      r.trim();
+      // trim()'s own give-backs are logged too: the log's (freed) strings may leave a
+      // chunk in this arena or a borrowed one, never more than a frame each.
+      BOOST_TEST(r.stats().bytes_held <= 2 * chunkpmr::test::kChunk64K + 4096);
+      std::vector<std::pair<void*, std::size_t>> blocks;
+      std::mt19937 rng(3);
+      for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 2000; ++i) {
+          const std::size_t bytes = 8 + rng() % (i % 50 == 0 ? 30000 : 500);
+          try {
+            void* p = r.allocate(bytes, 8);
+            fill_pattern(p, bytes, reinterpret_cast<std::uintptr_t>(p));
+            blocks.emplace_back(p, bytes);
+          } catch (const std::bad_alloc&) {  // the small budget
+          }
+        }
+        std::thread([&] {
+          for (std::size_t i = 0; i < blocks.size(); i += 3) {
+            WORKER_CHECK(check_pattern(blocks[i].first, blocks[i].second,
+                                       reinterpret_cast<std::uintptr_t>(blocks[i].first)));
+            r.deallocate(blocks[i].first, blocks[i].second, 8);
+            blocks[i].first = nullptr;
+          }
+        }).join();
+        for (auto& [p, bytes] : blocks) {
+          if (p == nullptr) continue;
+          BOOST_TEST(check_pattern(p, bytes, reinterpret_cast<std::uintptr_t>(p)));
+          r.deallocate(p, bytes, 8);
+        }
+        blocks.clear();
+        r.trim();
+        BOOST_TEST(r.stats().live_thread_arenas == 1u);  // no second arena for this thread
+      }
+      upstream.log = nullptr;
+    }
+    BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+    BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+    BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
+  }
 }
