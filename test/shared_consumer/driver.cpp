@@ -38,6 +38,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* path = argv[1];
+  // Control: a plugin that has not used chunkpmr yet is really unloaded by dlclose(),
+  // so that "still loaded" below is chunkpmr's doing (RTLD_NODELETE once used).
+  void* unused = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (unused == nullptr) {
+    std::printf("FAILED: dlopen(%s): %s\n", path, dlerror());
+    return 1;
+  }
+  check(dlclose(unused) == 0, "dlclose of the unused plugin");
+  check(dlopen(path, RTLD_NOW | RTLD_NOLOAD) == nullptr,
+        "a plugin that never used chunkpmr is unloaded by dlclose() (STB_GNU_UNIQUE symbols?)");
+
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     std::printf("FAILED: dlopen(%s): %s\n", path, dlerror());
