@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Builds Release, runs the whole benchmark suite (all peers interleaved in one process,
 # 5 repetitions, medians), runs it again under LD_PRELOAD of mimalloc and jemalloc for
 # their rows, runs the lifecycle benchmarks (in one process, then each headline
