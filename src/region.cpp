@@ -47,10 +47,8 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
     ++region->frames_out;
     return fresh_frame_header(frame_at(region, region->frames_touched++), region);
   }
-  // Half of what the arena holds (a power of two, 1 to 16 frames): growth doubles the
-  // holding every two regions, and a region is never more than half unused.
   unsigned frames = std::clamp<unsigned>(
-      static_cast<unsigned>(std::bit_floor(std::max<std::size_t>(frames_held_ / 2, 1))), 1,
+      static_cast<unsigned>(std::bit_floor(std::max<std::size_t>(frames_held_, 1))), 1,
       kMaxRegionFrames);
   while (!reserve_budget(r, frames * kChunkAlign)) {
     if (frames == 1) return nullptr;

@@ -6,12 +6,11 @@
 // small-class blocks; one-shot chunks and the chunks of their own that a tight budget
 // falls back to are still requests of their own.
 //
-// Sizing: each new region has half as many frames as the arena already holds in
-// regions, rounded down to a power of two, between 1 and 16: an arena that grows asks
-// upstream for 64 KiB four times, then 128, 256 and 512 KiB twice each, then 1 MiB at a
-// time (at most one call per MiB past the first two), and after release() or once its
-// regions went back it starts small again. So a region is never more than half unused
-// and a short-lived resource never asks for much more than it is about to use.
+// Sizing: each new region has as many frames as the arena already holds in regions,
+// rounded down to a power of two, between 1 and 16: an arena that grows asks upstream
+// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, 512 KiB, then 1 MiB at a time (at most one call
+// per MiB), and after release() or once its regions went back it starts small again,
+// so a short-lived resource never asks for more than it is about to use.
 //
 // Reuse: frames given back go on the arena's free-frame list and are handed out again
 // before any new region is asked for; untouched frames of the newest region come next.

@@ -84,13 +84,15 @@ BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
       BOOST_TEST(chunks[c].bytes == kChunk64K);
       BOOST_TEST(chunks[c].base == chunks[c].frame);
     }
-    // Upstream saw three one-frame regions: the block for all seven small classes, then
-    // one per 64 KiB chunk (a region is half what the arena holds, at least a frame).
+    // Upstream saw regions of 1, 1 and 2 frames: the block for all seven small
+    // classes, the first 64 KiB chunk, then the second with one frame to spare.
     auto history = counting.chunk_history();
     BOOST_REQUIRE(history.size() == 3u);
-    for (const auto& h : history) BOOST_TEST(h.bytes == kChunk64K);
+    BOOST_TEST(history[0].bytes == kChunk64K);
+    BOOST_TEST(history[1].bytes == kChunk64K);
+    BOOST_TEST(history[2].bytes == 2 * kChunk64K);
     BOOST_TEST(r.stats().normal_chunks_allocated == 9u);
-    BOOST_TEST(r.stats().bytes_held == 3 * kChunk64K);
+    BOOST_TEST(r.stats().bytes_held == 4 * kChunk64K);
 
     // The block goes back once every carved chunk has, the arena having moved past
     // the small classes, and its one-frame region with it; the 64 KiB chunks stay
@@ -99,7 +101,7 @@ BOOST_AUTO_TEST_CASE(small_classes_are_carved_from_one_64k_block) {
     void* big = r.allocate(70000, 8);  // a slow path applies the batched frees
     r.deallocate(big, 70000, 8);
     BOOST_TEST(counting.outstanding_blocks() == 2u);
-    BOOST_TEST(r.stats().bytes_held == 2 * kChunk64K);
+    BOOST_TEST(r.stats().bytes_held == 3 * kChunk64K);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
@@ -344,7 +346,7 @@ BOOST_AUTO_TEST_CASE(cache_cap_returns_surplus_chunks_upstream) {
   for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));  // ~10 chunks
   const std::size_t chunks = r.stats().normal_chunks_allocated;
   BOOST_REQUIRE(chunks >= 10u);
-  BOOST_TEST(counting.outstanding_chunks() == 7u);  // regions of 1, 1, 1, 1, 2, 2, 4 frames
+  BOOST_TEST(counting.outstanding_chunks() == 5u);  // regions of 1, 1, 2, 4, 8 frames
   for (void* p : blocks) r.deallocate(p, 1000, 8);
   // Larger than any chunk: a slow path, which applies the last batched frees.
   void* big = r.allocate(70000, 8);
@@ -395,9 +397,9 @@ BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
 }
 
 BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
-  // A growing arena asks upstream for regions of half what it holds: 1, 1, 1, 1, 2, 2,
-  // 4, 4, 8, 8 and then 16 frames at a time — at most one call per MiB once past the
-  // first two MiB. Each goes back with the very (bytes, alignment) pair it was asked with.
+  // A growing arena asks upstream for regions of 1, 1, 2, 4, 8 and then 16 frames at a
+  // time: at most one call per MiB once past the first MiB. Each goes back with the
+  // very (bytes, alignment) pair it was asked with.
   CountingResource counting;
   {
     ChunkProviderResource r(ResourceOptions{.upstream = &counting,
@@ -405,12 +407,12 @@ BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
                                             .first_buffer = false});
     for (int i = 0; i < 5000; ++i) chunkpmr::test::allocate_and_keep(r, 1000, 8);  // ~5 MB
     const auto history = counting.chunk_history();
-    const std::size_t expected[] = {1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16};
-    BOOST_REQUIRE(history.size() >= 11u);
+    const std::size_t expected[] = {1, 1, 2, 4, 8, 16, 16, 16, 16, 16};
+    BOOST_REQUIRE(history.size() >= 7u);
     for (std::size_t i = 0; i < history.size(); ++i) {
-      BOOST_TEST(history[i].bytes == expected[std::min<std::size_t>(i, 10)] * kChunk64K);
+      BOOST_TEST(history[i].bytes == expected[std::min<std::size_t>(i, 9)] * kChunk64K);
     }
-    BOOST_TEST(history.size() <= 10 + counting.outstanding_bytes() / (1 << 20));
+    BOOST_TEST(history.size() <= 5 + counting.outstanding_bytes() / (1 << 20));
     BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
@@ -427,9 +429,8 @@ BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {
                                           .max_cached_bytes_per_thread = 0,
                                           .first_buffer = false});
   std::vector<void*> blocks;
-  for (int i = 0; i < 2200; ++i) blocks.push_back(r.allocate(1000, 8));  // 34 chunks: 11 regions
-  BOOST_REQUIRE(counting.chunk_history().size() == 11u);
-  BOOST_REQUIRE(counting.chunk_history().back().bytes == 16 * kChunk64K);
+  for (int i = 0; i < 2000; ++i) blocks.push_back(r.allocate(1000, 8));  // 31 chunks: 6 regions
+  BOOST_REQUIRE(counting.chunk_history().size() == 6u);
   void* keep = blocks.back();
   blocks.pop_back();
   for (void* p : blocks) r.deallocate(p, 1000, 8);
