@@ -39,6 +39,7 @@ void report_footprint(benchmark::State& state, const Subject& subject, double re
   if (!has_upstream(subject.peer())) return;
   state.counters["upstream_peak_KiB"] =
       static_cast<double>(subject.upstream().peak_bytes()) / 1024.0;
+  state.counters["requested_bytes"] = requested_bytes;
   state.counters["upstream_per_requested"] =
       static_cast<double>(subject.upstream().peak_bytes()) / requested_bytes;
 }
