@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The benchmark suite: every workload of SPEC §7 against every peer (peers.hpp). Each
 // benchmark is named workload/peer[/threads] and reports, next to its time, the peak
 // bytes its resource held from upstream per byte requested (resources with an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Instructions per allocate and per deallocate on the same-thread path, from callgrind
 # totals: per allocate = (Ir(alloc, N2) - Ir(alloc, N1)) / (N2 - N1); per deallocate =
 # (Ir(alloc_then_free, N2) - Ir(alloc, N2)) / N2, and the same for frees made by another

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What chunks cost in resident memory when the upstream is glibc through
 // new_delete_resource. Two markdown tables (bench/run_report.sh puts them into
 // docs/PERF.md):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs each workload × peer of bench/bench_chunk_source.cpp alone, in a fresh process
 # (`bench_chunk_source --alone=NAME --items=N`, no Google Benchmark) on glibc's default
 # settings (GLIBC_TUNABLES unset), and prints on stdout the goals computed from the run

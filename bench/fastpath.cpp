@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Instruction counts of the same-thread fast paths, for callgrind (which counts
 // instructions exactly; this machine has no hardware counters). Run under
 // bench/callgrind_fastpath.sh, which takes differences between runs so that start-up

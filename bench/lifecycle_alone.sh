@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs each headline lifecycle workload of bench/bench_lifecycle.cpp alone, in a fresh
 # process (`bench_lifecycle --alone=NAME --items=N`, no Google Benchmark), and prints a
 # markdown table on stdout: ns per item, the ratio to the monotonic resource (round

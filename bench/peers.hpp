@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The resources compared in the benchmarks, each over an upstream that tracks the
 // bytes it hands out (so footprint is reported next to time).
 #pragma once

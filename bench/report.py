@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """Tables from Google Benchmark JSON (bench_peers, with repetitions).
 
   report.py quick RUN.json                          README's quick job: legend, ratios with their spread

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Builds Release, runs the whole benchmark suite (all peers interleaved in one process,
 # 5 repetitions, medians), runs it again under LD_PRELOAD of mimalloc and jemalloc for
 # their rows, runs the lifecycle benchmarks (in one process, then each headline
@@ -12,7 +13,11 @@ bash "$root/scripts/build_release.sh"
 build="$root/build/release"
 out="$build/report"
 mkdir -p "$out"
-args=(--benchmark_repetitions=5 --benchmark_min_time=0.2 --benchmark_enable_random_interleaving=true
+# REPORT_SMOKE=1: one short repetition of everything, to check the pipeline (numbers
+# meaningless); the committed PERF.md comes from a full run.
+reps=5 min_time=0.2
+if [ "${REPORT_SMOKE:-0}" = 1 ]; then reps=1 min_time=0.01; export ALONE_TARGET_MS=50; fi
+args=(--benchmark_repetitions=$reps --benchmark_min_time=$min_time --benchmark_enable_random_interleaving=true
       --benchmark_report_aggregates_only=true --benchmark_out_format=json)
 bench="$build/bench/bench_peers"
 "$bench" "${args[@]}" --benchmark_out="$out/main.json" >/dev/null 2>"$out/main.log"
@@ -24,7 +29,7 @@ LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new
 # small_alloc alone: glibc's dynamic trim/mmap thresholds then depend on this workload
 # only. Further runs fix the thresholds (one, the other, both) to show how much of the
 # time is glibc's.
-isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=5
+isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=$reps
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
 # Regions are up to 1 MiB (a 1 MiB + 64 KiB malloc inside glibc): 4 MiB covers them.
@@ -45,7 +50,9 @@ bash "$root/bench/lifecycle_alone.sh" > "$out/lifecycle_alone.md" 2>"$out/lifecy
 # Chunk sources and classic malloc benchmarks (bench_chunk_source), each alone in a fresh
 # process; the Chunk source section is computed from its results.jsonl.
 bash "$root/bench/chunk_source_alone.sh" > "$out/chunk_source_alone.md" 2>"$out/chunk_source_alone.log"
-bash "$root/bench/footprint_vs_chunk.sh" > "$out/footprint_vs_chunk.md" 2>"$out/footprint_vs_chunk.log"
+footprint_items=2000000
+[ "${REPORT_SMOKE:-0}" = 1 ] && footprint_items=20000
+bash "$root/bench/footprint_vs_chunk.sh" "$footprint_items" > "$out/footprint_vs_chunk.md" 2>"$out/footprint_vs_chunk.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"

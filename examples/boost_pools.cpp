@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Boost.Container's pool resource and containers running on a ChunkProviderResource:
 // the pool takes its blocks from chunkpmr, which returns them upstream when trimmed.
 #include <chunkpmr/boost_container.hpp>

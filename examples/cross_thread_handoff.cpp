@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A producer thread builds pmr strings; a consumer thread takes them over and destroys
 // them. The consumer's frees go back to the producer's arena without locks, and the
 // producer reuses those chunks.

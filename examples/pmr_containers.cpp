@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // std::pmr containers on a ChunkProviderResource, in steady churn without release():
 // chunks freed by the containers are reused, so the footprint stops growing.
 #include <chunkpmr/chunk_provider_resource.hpp>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Installs dependencies and builds the Release tree with the benchmarks in build/release
 # (shared by bench/quick.sh and bench/run_report.sh). Extra arguments: build targets.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Installs what building, testing and benchmarking chunkpmr needs on Debian 12.
 # Skips apt-get when everything is already there; uses sudo when not root.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // chunkpmr — precondition checks.
 //
 // CHUNKPMR_ASSERT is compiled into debug builds only (NDEBUG off, or

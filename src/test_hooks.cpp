@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 #include "test_hooks.hpp"
 
 #ifdef CHUNKPMR_TEST_HOOKS

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # README's test command: installs dependencies, builds everything (Debug, so the debug
 # checks are on) and runs the full Boost.Test suite through CTest.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Boost.Container pmr containers and Boost's pool resources on top of the resource.
 #define BOOST_TEST_MODULE boost_container
 #include <boost/test/unit_test.hpp>

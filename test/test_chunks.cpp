@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Chunk rules on one thread: sizes, masking alignment, routing boundaries, the class
 // ratchet, the cache floor and cap, LIFO reuse and steady-state reuse.
 #define BOOST_TEST_MODULE chunks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Drop-in behaviour where std::pmr::monotonic_buffer_resource users rely on it, and the
 // memory_resource contract.
 #define BOOST_TEST_MODULE conformance

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Upstream failures at every point of a workload, and the byte budget at its edges:
 // each failure is std::bad_alloc, the resource stays usable, nothing leaks.
 #define BOOST_TEST_MODULE faults

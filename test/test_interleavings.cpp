@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Deterministic interleavings of the races stress tests rarely hit. Linked against
 // chunkpmr_hooked (CHUNKPMR_TEST_HOOKS): a thread arms one hook point, runs until it
 // reaches it and waits there while the test performs the racing step on another

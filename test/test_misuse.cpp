@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Misuse that is cheap to detect ends the process with a clear message instead of
 // corrupting memory. Each case runs in a forked child; the parent checks that the child
 // aborted and what it printed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The resource takes every byte it uses from its upstream: neither allocation, nor
 // frees, nor thread attach, nor release/trim/stats call global operator new. This test
 // binary replaces operator new to count calls made on the measuring thread while a

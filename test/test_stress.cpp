@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Multi-thread stress, bounded in time: CHUNKPMR_STRESS_SECONDS per test (default 2).
 // Every payload is verified byte for byte, the counting upstream is back to zero at the
 // end, and the bytes held from upstream stay under a bound during the run. Each test

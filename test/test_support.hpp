@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helpers: an instrumented upstream that records every block it hands out.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Frees on other threads, thread exit with live blocks, resources outliving or
 // outlived by their threads, and allocation during thread teardown.
 #define BOOST_TEST_MODULE threads

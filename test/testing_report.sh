@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Reruns the figures quoted in docs/TESTING.md and rewrites its "Figures of the last
 # run" section: the stress tests (plain and TSan builds), the forced interleavings, the
 # fault sweeps, the fuzzer and valgrind.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # valgrind memcheck over every test binary of a g++ Debug build (README's test build
 # by default). Any memcheck error or definite leak fails the run. Stress tests run
 # for a short time here (valgrind is ~50x slower).
