@@ -36,9 +36,9 @@ struct ResourceOptions {
   /// must outlive the ChunkProviderResource, and its `deallocate` must not throw.
   std::pmr::memory_resource* upstream = std::pmr::get_default_resource();
 
-  /// \brief Cap on the bytes held from upstream by chunks and by the first buffer,
-  /// live and cached, for the whole resource (all threads). Default: `SIZE_MAX` (no
-  /// cap).
+  /// \brief Cap on the bytes held from upstream, for the whole resource (all
+  /// threads): regions of chunks, chunks of their own and the first buffer, whether
+  /// their blocks are live, cached or free. Default: `SIZE_MAX` (no cap).
   ///
   /// An allocation that would take ResourceStats::bytes_held above it first returns
   /// the calling thread's cached chunks upstream and tries again; if that is not
@@ -105,8 +105,10 @@ struct ResourceOptions {
 /// The counters of chunk events are kept per arena, and ChunkProviderResource::release()
 /// frees the arenas: they count since construction or the last release().
 struct ResourceStats {
-  /// \brief Bytes held from upstream now by chunks and the first buffer, live and
-  /// cached: the quantity ResourceOptions::byte_budget caps.
+  /// \brief Bytes held from upstream now: regions of chunks, chunks of their own and
+  /// the first buffer, whether their blocks are live, cached or free (the quantity
+  /// ResourceOptions::byte_budget caps; not per-thread bookkeeping nor over-aligned
+  /// pass-through blocks).
   std::size_t bytes_held = 0;
   /// \brief The highest value #bytes_held has had since construction (release()
   /// does not reset it).
@@ -158,9 +160,9 @@ struct ResourceStats {
 /// block may be freed on a thread other than the one that allocated it, after that
 /// thread exited included. release() and the destructor must not run concurrently
 /// with any other use of the resource. Construction allocates nothing; all memory,
-/// per-thread bookkeeping included, comes from upstream, never from global
-/// `operator new` or `malloc`; no internal lock is held while upstream runs, so
-/// upstream may itself use chunkpmr resources.
+/// per-thread bookkeeping included, comes from upstream: chunkpmr itself never calls
+/// global `operator new` or `malloc`. No internal lock is held while upstream runs, so
+/// upstream may itself use chunkpmr resources, this one included.
 ///
 /// Not copyable, not movable; two resources compare equal only if they are the same
 /// object.
