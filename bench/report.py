@@ -567,6 +567,71 @@ def quick_table(path):
     return QUICK_LEGEND + "\n\n" + "\n".join(lines)
 
 
+def svg_bars(title, groups, unit_note, log_scale=True):
+    """A horizontal bar chart as SVG text, no dependencies. groups: [(group label,
+    [(bar label, value)])]; with log_scale, bars grow with log10(value) around 1 (values
+    are ratios: 1 = same as chunkpmr)."""
+    bar_h, gap, left, width = 16, 6, 230, 420
+    rows = sum(len(bars) for _, bars in groups) + len(groups)
+    height = 60 + rows * (bar_h + gap)
+    values = [v for _, bars in groups for _, v in bars if v and v > 0 and not math.isnan(v)]
+    top = max([abs(math.log10(v)) for v in values] + [1.0]) if log_scale else max(values + [1.0])
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14" font-weight="bold">{title}</text>',
+           f'<text x="10" y="38" fill="#555">{unit_note}</text>']
+    y = 52
+    mid = left + width / 2 if log_scale else left
+    if log_scale:
+        out.append(f'<line x1="{mid}" y1="46" x2="{mid}" y2="{height - 4}" stroke="#999"/>')
+    for group, bars in groups:
+        out.append(f'<text x="10" y="{y + bar_h - 3}" font-weight="bold">{group}</text>')
+        y += bar_h + gap
+        for label, v in bars:
+            out.append(f'<text x="24" y="{y + bar_h - 3}">{label}</text>')
+            if v and v > 0 and not math.isnan(v):
+                if log_scale:
+                    length = (width / 2) * math.log10(v) / top
+                    x = mid if length >= 0 else mid + length
+                    color = "#4a7" if v >= 1 else "#c54"
+                    out.append(f'<rect x="{x:.1f}" y="{y}" width="{abs(length):.1f}" height="{bar_h}" fill="{color}"/>')
+                    out.append(f'<text x="{max(x + abs(length), mid) + 4:.1f}" y="{y + bar_h - 3}">x{v:.2f}</text>')
+                else:
+                    length = width * v / top
+                    out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="#47a"/>')
+                    out.append(f'<text x="{left + length + 4:.1f}" y="{y + bar_h - 3}">{v:.0f}</text>')
+            y += bar_h + gap
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_charts(rows, lifecycle_rows, directory):
+    """docs/perf_peers.svg (each peer's time over chunkpmr's on the headline workloads)
+    and docs/perf_requests.svg (ns per short-lived request), from this run's data."""
+    groups = []
+    for workload in ("small_alloc", "container_churn", "producer_consumer", "larson"):
+        by_peer = rows.get(workload, {})
+        ours = by_peer.get("chunkpmr", {}).get("ns", math.nan)
+        bars = [(p, d["ns"] / d.get("ref_ns", ours)) for p, d in sorted(by_peer.items()) if p != "chunkpmr"]
+        if bars:
+            groups.append((workload, bars))
+    with open(f"{directory}/perf_peers.svg", "w") as f:
+        f.write(svg_bars("Each peer's time per item as a multiple of chunkpmr's",
+                         groups, "log scale; right of the line (green): the peer is slower than chunkpmr"))
+    groups = []
+    for placement in ("stack", "new"):
+        bars = []
+        for peer in ("chunkpmr", "std_monotonic", "std_unsync_pool"):
+            v = lifecycle_rows.get(("request", peer, placement, 1))
+            if v is not None:
+                bars.append((peer, v))
+        if bars:
+            groups.append((f"request, resource on the {placement}" if placement == "stack" else "request, resource new'ed", bars))
+    with open(f"{directory}/perf_requests.svg", "w") as f:
+        f.write(svg_bars("A short-lived request: create a resource, 20 pmr strings, destroy",
+                         groups, "ns per request (median), lower is better", log_scale=False))
+
+
 def choosing_values(rows, lifecycle_alone_path, chunk_source_path, rss_text):
     """{placeholder: text} for CHOOSING.md.in, every value from this run."""
     v = {}
@@ -684,6 +749,8 @@ def main(argv):
             .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
                      if opts.get("footprint-chunk") else "(not run)"))
     open(out, "w").write(text)
+    if opts.get("charts"):
+        write_charts(rows, load_lifecycle(opts["lifecycle"][0]), opts["charts"][0])
     if opts.get("choosing"):
         template_path, choosing_out = opts["choosing"][0], opts["choosing"][1]
         text = open(template_path).read()

@@ -63,6 +63,6 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --chunk-source "$build/chunk_source_alone/results.jsonl" \
   --footprint-chunk "$out/footprint_vs_chunk.md" \
-  --choosing "$root/bench/CHOOSING.md.in" "$root/docs/CHOOSING.md" \
+  --choosing "$root/bench/CHOOSING.md.in" "$root/docs/CHOOSING.md" --charts "$root/docs" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md and docs/CHOOSING.md written"
