@@ -261,3 +261,42 @@ BOOST_AUTO_TEST_CASE(upstream_ignoring_alignment_gets_bad_alloc_not_corruption) 
   BOOST_TEST(r.stats().bytes_held == 0u);
   BOOST_TEST(upstream.outstanding == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(upstream_failure_under_a_budget_gives_the_reservation_back) {
+  // With a finite budget, a failing upstream call must leave bytes_held where it was and
+  // the whole budget usable afterwards (for chunks of their own, regions and the first
+  // buffer alike).
+  for (bool first_buffer : {false, true}) {
+    CountingResource counting;
+    {
+      ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 200000,
+                                              .first_buffer = first_buffer});
+      for (std::size_t bytes : {std::size_t{40000}, std::size_t{100}}) {
+        const std::size_t held = r.stats().bytes_held;
+        counting.fail_at(1);
+        BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, bytes, 8), std::bad_alloc);
+        BOOST_TEST(r.stats().bytes_held == held);
+      }
+      counting.fail_at(0);
+      // Now fill the budget: all of it must still be there.
+      void* big = r.allocate(150000, 8);  // a one-shot chunk (or the first buffer)
+      BOOST_TEST(big != nullptr);
+      BOOST_TEST(r.stats().bytes_held <= 200000u);
+    }
+    BOOST_TEST(counting.outstanding_blocks() == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_region_too_big_for_the_budget_is_halved) {
+  // Exactly three frames of budget: regions of 1 and 1 frame, then a 2-frame region does
+  // not fit and is halved to one frame, so the third 64 KiB chunk is still served.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 3 * 65536,
+                                          .initial_chunk_bytes = 65536, .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 3 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // three chunks' worth
+  BOOST_TEST(counting.outstanding_chunks() == 3u);
+  BOOST_TEST(r.stats().bytes_held == 3 * 65536u);
+  BOOST_CHECK_THROW(for (int i = 0; i < 65; ++i) blocks.push_back(r.allocate(1000, 8)), std::bad_alloc);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+}

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory_resource>
 #include <string>
+#include <thread>
 
 using chunkpmr::ChunkProviderResource;
 using chunkpmr::ResourceOptions;
@@ -70,6 +71,27 @@ boost::test_tools::assertion_result debug_checks_on(boost::unit_test::test_unit_
 
 // In every build: a second free of the last block of a chunk drives its count below
 // zero, which is detected (the chunk still exists: it sits in the cache).
+BOOST_AUTO_TEST_CASE(double_free_of_a_last_block_on_another_thread_aborts) {
+  // The remote path: another thread frees a cached chunk's last block a second time.
+  ChildResult child = run_in_child([] {
+    ChunkProviderResource r(ResourceOptions{.initial_chunk_bytes = 65536, .first_buffer = false});
+    void* a = r.allocate(8, 8);
+    void* fill[4];
+    for (void*& f : fill) f = r.allocate(16000, 8);
+    void* next = r.allocate(16000, 8);  // a new chunk: the first one retires with 5 blocks
+    static_cast<void>(next);
+    for (void* f : fill) r.deallocate(f, 16000, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the owner's frees
+    std::thread([&] {
+      r.deallocate(a, 8, 8);  // the count reaches zero: pushed home
+      r.deallocate(a, 8, 8);  // below zero
+    }).join();
+  });
+  BOOST_TEST(child.aborted);
+  BOOST_TEST(child.stderr_text.find("reference count underflow") != std::string::npos,
+             child.stderr_text);
+}
+
 BOOST_AUTO_TEST_CASE(double_free_of_a_chunks_last_block_aborts) {
   ChildResult child = run_in_child([] {
     // 64 KiB chunks from the start: the floor stays at the top class, so the emptied

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <semaphore>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -521,4 +522,33 @@ BOOST_AUTO_TEST_CASE(upstream_that_allocates_from_the_resource_it_serves) {
     BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
     BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
   }
+}
+
+BOOST_AUTO_TEST_CASE(trim_from_another_thread_is_honoured_at_the_next_slow_path) {
+  // Thread B trims while thread A holds cached chunks; A returns them upstream at its
+  // next slow path.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = 65536,
+                                          .first_buffer = false});
+  std::binary_semaphore cached{0};
+  std::binary_semaphore trimmed{0};
+  std::size_t cached_before = 0;
+  std::size_t cached_after = 0;
+  std::thread a([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 640; ++i) blocks.push_back(r.allocate(1000, 8));  // ~10 chunks
+    for (void* p : blocks) r.deallocate(p, 1000, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path: the frees land, chunks cached
+    cached_before = r.stats().cached_chunks;
+    cached.release();
+    trimmed.acquire();
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // the next slow path honours the request
+    cached_after = r.stats().cached_chunks;
+  });
+  cached.acquire();
+  std::thread([&] { r.trim(); }).join();
+  trimmed.release();
+  a.join();
+  BOOST_TEST(cached_before > 0u);
+  BOOST_TEST(cached_after == 0u);
 }
