@@ -18,8 +18,13 @@ for t in "$build"/test/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   log="$build/valgrind-$name.log"
+  extra=()
+  # The children of a fork from a multithreaded parent exit holding the other threads'
+  # memory, which memcheck (running in them too) reports as leaked: that case runs
+  # under the sanitizers only.
+  [ "$name" = test_lifecycle ] && extra=(--run_test='!fork_child_of_busy_parent_uses_resources_and_exits')
   if valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-       --child-silent-after-fork=yes --log-file="$log" "$t" --log_level=nothing --report_level=no >/dev/null 2>&1; then
+       --child-silent-after-fork=yes --log-file="$log" "$t" "${extra[@]}" --log_level=nothing --report_level=no >/dev/null 2>&1; then
     echo "valgrind clean: $name"
   else
     echo "valgrind FAILED: $name (see $log)"
