@@ -281,11 +281,9 @@ BOOST_FIXTURE_TEST_CASE(two_threads_adopt_the_same_abandoned_arena, HookInstalle
   BOOST_TEST(r.stats().live_thread_arenas == 0u);
   BOOST_TEST(chunkpmr::test::check_pattern(from_a, 64, 1));
   BOOST_TEST(chunkpmr::test::check_pattern(from_b, 64, 2));
-  std::size_t arenas = 0;
   BOOST_TEST(from_a != from_b);
   r.deallocate(from_a, 64, 8);
   r.deallocate(from_b, 64, 8);
-  static_cast<void>(arenas);
 }
 
 BOOST_FIXTURE_TEST_CASE(trim_loses_an_abandoned_arena_to_an_adopter, HookInstalled) {
