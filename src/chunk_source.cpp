@@ -64,21 +64,27 @@ ChunkHeader* init_header(ChunkHeader* chunk, std::size_t total_bytes, unsigned s
   return chunk;
 }
 
-ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
-                          unsigned size_class, ThreadArena* owner) {
+void* allocate_reserved(ResourceState& resource, std::size_t bytes, std::size_t alignment) {
   void* memory;
   try {
-    memory = resource.upstream->allocate(total_bytes, kChunkAlign);
+    memory = resource.upstream->allocate(bytes, alignment);
   } catch (...) {
-    release_budget(resource, total_bytes);
+    release_budget(resource, bytes);
     throw;
   }
-  if (!upstream_honoured_alignment(memory, kChunkAlign)) {
-    // Masking would find garbage: refuse the block rather than corrupt memory later.
-    resource.upstream->deallocate(memory, total_bytes, kChunkAlign);
-    release_budget(resource, total_bytes);
+  if (!upstream_honoured_alignment(memory, alignment)) {
+    // Masking (or the first block) would be wrong: refuse the memory rather than
+    // corrupt anything later.
+    resource.upstream->deallocate(memory, bytes, alignment);
+    release_budget(resource, bytes);
     throw std::bad_alloc();
   }
+  return memory;
+}
+
+ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
+                          unsigned size_class, ThreadArena* owner) {
+  void* memory = allocate_reserved(resource, total_bytes, kChunkAlign);
   return init_header(::new (memory) ChunkHeader{}, total_bytes, size_class, owner);
 }
 

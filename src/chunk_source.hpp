@@ -25,6 +25,11 @@ bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noex
 bool reserve_budget(ResourceState& resource, std::size_t bytes) noexcept;
 void release_budget(ResourceState& resource, std::size_t bytes) noexcept;
 
+// Upstream memory of (bytes, alignment) for a budget reservation the caller already
+// made. Throws what upstream throws, or std::bad_alloc if upstream's memory is not
+// aligned as asked; either way the reservation (and the memory) is given back first.
+void* allocate_reserved(ResourceState& resource, std::size_t bytes, std::size_t alignment);
+
 // Fills in a chunk's header (refcount 0, not linked anywhere), leaving its region
 // fields as they are. size_class kSmallBlockClass makes it a small-class block
 // (total_bytes must then be kChunkAlign).

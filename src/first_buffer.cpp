@@ -38,18 +38,10 @@ bool claim_initial_buffer(ResourceState& r, std::size_t bytes, std::size_t align
   }
   void* memory;
   try {
-    memory = r.upstream->allocate(size, align);
+    memory = allocate_reserved(r, size, align);  // a misaligned buffer is refused there
   } catch (...) {
-    release_budget(r, size);
     r.initial_claimed.store(false, std::memory_order_relaxed);
     throw;
-  }
-  if (!upstream_honoured_alignment(memory, align)) {
-    // The first block would be misaligned: refuse the buffer rather than hand it out.
-    r.upstream->deallocate(memory, size, align);
-    release_budget(r, size);
-    r.initial_claimed.store(false, std::memory_order_relaxed);
-    throw std::bad_alloc();
   }
   r.first_buffer_bytes = size;
   r.first_buffer_alignment = align;

@@ -55,19 +55,7 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
     frames /= 2;
   }
   const std::size_t bytes = frames * kChunkAlign;
-  void* memory;
-  try {
-    memory = r.upstream->allocate(bytes, kChunkAlign);
-  } catch (...) {
-    release_budget(r, bytes);
-    throw;
-  }
-  if (!upstream_honoured_alignment(memory, kChunkAlign)) {
-    // Masking would find garbage: refuse the region rather than corrupt memory later.
-    r.upstream->deallocate(memory, bytes, kChunkAlign);
-    release_budget(r, bytes);
-    throw std::bad_alloc();
-  }
+  void* memory = allocate_reserved(r, bytes, kChunkAlign);
   auto* region = ::new (memory) ChunkHeader{};
   region->region = region;
   region->region_frames = static_cast<std::uint16_t>(frames);

@@ -359,3 +359,20 @@ BOOST_AUTO_TEST_CASE(pmr_containers_work) {
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(a_first_buffer_upstream_refused_is_asked_for_again) {
+  // The first buffer's upstream call fails: the next allocation asks for it again
+  // (an ordinary request), rather than going to 64 KiB-aligned chunks for good.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(&counting);
+    counting.fail_at(1);
+    BOOST_CHECK_THROW(allocate_and_keep(r, 100, 8), std::bad_alloc);
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    allocate_and_keep(r, 100, 8);
+    BOOST_REQUIRE(counting.history().size() == 1u);
+    BOOST_TEST(counting.history()[0].alignment < 65536u);
+    BOOST_TEST(counting.history()[0].bytes >= 4096u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
