@@ -6,10 +6,34 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
+#include <cstdint>
 #include <new>
 
 namespace chunkpmr::detail {
 namespace {
+
+// Regions of kOrdinaryRequestFrames or more are one ordinary request of one frame more
+// than they hold (region.hpp says why); the frames start at the first 64 KiB boundary at
+// least a pointer past the block's start, and the block's address sits in that pointer.
+// So the block holds the frames wherever upstream puts it.
+void*& upstream_block_slot(ChunkHeader* region) noexcept {
+  return reinterpret_cast<void**>(region)[-1];
+}
+
+void* upstream_block_of(ChunkHeader* region) noexcept { return upstream_block_slot(region); }
+
+void* obtain_region_memory(ResourceState& r, unsigned frames) {
+  const std::size_t bytes = region_request_bytes(frames);
+  if (frames < kOrdinaryRequestFrames) return allocate_reserved(r, bytes, kChunkAlign);
+  void* block = allocate_reserved(r, bytes, alignof(std::max_align_t));
+  const auto first = (reinterpret_cast<std::uintptr_t>(block) + sizeof(void*) + kChunkAlign - 1) &
+                     ~static_cast<std::uintptr_t>(kChunkAlign - 1);
+  // first - block <= kChunkAlign, so frames * kChunkAlign bytes from `first` fit.
+  auto* region = reinterpret_cast<ChunkHeader*>(first);
+  upstream_block_slot(region) = block;
+  return region;
+}
 
 ChunkHeader* frame_at(ChunkHeader* region, unsigned index) noexcept {
   return reinterpret_cast<ChunkHeader*>(region->base() + std::size_t{index} * kChunkAlign);
@@ -50,13 +74,11 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
   unsigned frames = std::clamp<unsigned>(
       static_cast<unsigned>(std::bit_floor(std::max<std::size_t>(frames_held_, 1))), 1,
       kMaxRegionFrames);
-  while (!reserve_budget(r, frames * kChunkAlign)) {
+  while (!reserve_budget(r, region_request_bytes(frames))) {
     if (frames == 1) return nullptr;
     frames /= 2;
   }
-  const std::size_t bytes = frames * kChunkAlign;
-  void* memory = allocate_reserved(r, bytes, kChunkAlign);
-  auto* region = ::new (memory) ChunkHeader{};
+  auto* region = ::new (obtain_region_memory(r, frames)) ChunkHeader{};
   region->region = region;
   region->region_frames = static_cast<std::uint16_t>(frames);
   region->frames_out = 1;
@@ -91,10 +113,15 @@ void FrameSource::release_region(ResourceState& r, ChunkHeader* region) noexcept
     if (frame->held_next != nullptr) frame->held_next->held_prev = frame->held_prev;
   }
   if (newest_ == region) newest_ = nullptr;
-  const std::size_t bytes = std::size_t{region->region_frames} * kChunkAlign;
-  frames_held_ -= region->region_frames;
+  const unsigned frames = region->region_frames;
+  frames_held_ -= frames;
   region->~ChunkHeader();
-  r.upstream->deallocate(region, bytes, kChunkAlign);
+  const std::size_t bytes = region_request_bytes(frames);
+  if (frames < kOrdinaryRequestFrames) {
+    r.upstream->deallocate(region, bytes, kChunkAlign);
+  } else {
+    r.upstream->deallocate(upstream_block_of(region), bytes, alignof(std::max_align_t));
+  }
   release_budget(r, bytes);
 }
 

@@ -1,16 +1,30 @@
 // SPDX-License-Identifier: BSL-1.0
 // chunkpmr — regions: an arena's 64 KiB frames come from upstream several at a time.
 //
-// A region is one upstream request of (frames * 64 KiB, 64 KiB), 1 to 16 frames, given
-// back with exactly that pair. Its frames hold the arena's 64 KiB class chunks and its
-// small-class blocks; one-shot chunks and the chunks of their own that a tight budget
-// falls back to are still requests of their own.
+// A region is one upstream request holding 1 to 256 frames, given back with exactly the
+// (bytes, alignment) pair it was asked with. Its frames hold the arena's 64 KiB class
+// chunks and its small-class blocks; one-shot chunks and the chunks of their own that a
+// tight budget falls back to are still requests of their own.
+//
+// The request: below 16 frames, (frames * 64 KiB, 64 KiB). From 16 frames on, an
+// ordinary request ((frames + 1) * 64 KiB, alignof(max_align_t)) with the frames at its
+// first 64 KiB boundary. The reason is glibc: it serves an aligned request of n bytes as
+// an ordinary one of n + alignment and, above its mmap threshold, keeps only the aligned
+// part; when that is freed it raises the threshold to the part it kept, which is less
+// than the next request of the same size asks for. So the largest aligned size an
+// arena uses is mmapped and munmapped every time, and its pages faulted in again. An
+// ordinary request is freed at its full size, glibc raises the threshold past it, and
+// the next region of that size comes from glibc's heap. The extra frame costs address
+// space only (at most 1/16 of the region; its untouched pages are never resident),
+// apart from the one word before the first frame that records the block's address.
 //
 // Sizing: each new region has as many frames as the arena already holds in regions,
-// rounded down to a power of two, between 1 and 16: an arena that grows asks upstream
-// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, 512 KiB, then 1 MiB at a time (at most one call
-// per MiB), and after release() or once its regions went back it starts small again,
-// so a short-lived resource never asks for more than it is about to use.
+// rounded down to a power of two, between 1 and 256: an arena that grows asks upstream
+// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, ... doubling up to 16 MiB at a time (so at most
+// one call per MiB once it holds 1 MiB), the way monotonic_buffer_resource grows its
+// buffers. Regions of 16 MiB keep glibc's raised threshold (capped at 32 MiB) above
+// every region. After release() or once its regions went back an arena starts small
+// again, so a short-lived resource never asks for more than it is about to use.
 //
 // Reuse: frames given back go on the arena's free-frame list and are handed out again
 // before any new region is asked for; untouched frames of the newest region come next.
@@ -31,7 +45,13 @@
 
 namespace chunkpmr::detail {
 
-inline constexpr unsigned kMaxRegionFrames = 16;
+inline constexpr unsigned kMaxRegionFrames = 256;
+inline constexpr unsigned kOrdinaryRequestFrames = 16;
+
+// What upstream is asked for a region of `frames` frames (and given back with).
+constexpr std::size_t region_request_bytes(unsigned frames) noexcept {
+  return (std::size_t{frames} + (frames >= kOrdinaryRequestFrames ? 1 : 0)) * kChunkAlign;
+}
 
 class FrameSource {
  public:

@@ -9,6 +9,8 @@
 #include "test_support.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <memory_resource>
 #include <string>
 #include <thread>
@@ -36,12 +38,15 @@ BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
   }
   auto history = counting.chunk_history();
   BOOST_REQUIRE(!history.empty());
-  // Upstream sees regions: 1 to 16 whole 64 KiB frames, a power of two of them.
+  // Upstream sees regions of a power of two of whole 64 KiB frames, 1 to 256: below 16
+  // frames a 64 KiB-aligned request of exactly them, from 16 on an ordinary request of
+  // one frame more.
   for (auto& block : history) {
-    BOOST_TEST(block.alignment == kChunk64K);
-    const std::size_t frames = block.bytes / kChunk64K;
-    BOOST_TEST((block.bytes % kChunk64K == 0u && frames >= 1u && frames <= 16u &&
-                (frames & (frames - 1)) == 0u));
+    BOOST_TEST(block.bytes % kChunk64K == 0u);
+    const bool aligned = block.alignment == kChunk64K;
+    const std::size_t frames = block.bytes / kChunk64K - (aligned ? 0 : 1);
+    BOOST_TEST((frames >= 1u && frames <= 256u && (frames & (frames - 1)) == 0u));
+    BOOST_TEST(aligned == (frames < 16u));
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
@@ -397,8 +402,9 @@ BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
 }
 
 BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
-  // A growing arena asks upstream for regions of 1, 1, 2, 4, 8 and then 16 frames at a
-  // time: at most one call per MiB once past the first MiB. Each goes back with the
+  // A growing arena asks upstream for regions of 1, 1, 2, 4, 8, 16, 32, ... frames: as
+  // many as it holds, so at most one call per MiB once past the first MiB. From 16
+  // frames on a region is an ordinary request one frame larger. Each goes back with the
   // very (bytes, alignment) pair it was asked with.
   CountingResource counting;
   {
@@ -407,16 +413,96 @@ BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
                                             .first_buffer = false});
     for (int i = 0; i < 5000; ++i) chunkpmr::test::allocate_and_keep(r, 1000, 8);  // ~5 MB
     const auto history = counting.chunk_history();
-    const std::size_t expected[] = {1, 1, 2, 4, 8, 16, 16, 16, 16, 16};
-    BOOST_REQUIRE(history.size() >= 7u);
+    // ~5 MB in 1000-byte blocks: 82 frames' worth, so regions of 1..64 frames.
+    const std::size_t expected_frames[] = {1, 1, 2, 4, 8, 16, 32, 64};
+    BOOST_REQUIRE(history.size() == std::size(expected_frames));
     for (std::size_t i = 0; i < history.size(); ++i) {
-      BOOST_TEST(history[i].bytes == expected[std::min<std::size_t>(i, 9)] * kChunk64K);
+      const std::size_t frames = expected_frames[i];
+      BOOST_TEST(history[i].bytes == (frames < 16 ? frames : frames + 1) * kChunk64K);
+      BOOST_TEST(history[i].alignment == (frames < 16 ? kChunk64K : alignof(std::max_align_t)));
     }
     BOOST_TEST(history.size() <= 5 + counting.outstanding_bytes() / (1 << 20));
     BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// Hands out ordinary requests at a chosen offset from a 64 KiB boundary (0, 16, or the
+// last 16-byte place before the next one) and records each block, so a test can check
+// that every allocation lies inside a block upstream gave.
+class OffsetUpstream : public std::pmr::memory_resource {
+ public:
+  explicit OffsetUpstream(std::size_t offset) : offset_(offset) {}
+  ~OffsetUpstream() override { BOOST_TEST(blocks_.empty()); }
+  bool inside_a_block(const void* p, std::size_t bytes) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    for (auto& [start, size] : blocks_)
+      if (a >= start && a + bytes <= start + size) return true;
+    return false;
+  }
+  std::size_t ordinary_regions = 0;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    if (alignment > alignof(std::max_align_t)) return keep(inner_->allocate(bytes, alignment), bytes);
+    auto* raw = static_cast<std::byte*>(inner_->allocate(bytes + kChunk64K, kChunk64K));
+    if (bytes >= 17 * kChunk64K) ++ordinary_regions;
+    return keep(raw + offset_, bytes);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    BOOST_REQUIRE(blocks_.count(a) == 1u);
+    BOOST_TEST(blocks_[a] == bytes);
+    blocks_.erase(a);
+    if (alignment > alignof(std::max_align_t)) return inner_->deallocate(p, bytes, alignment);
+    inner_->deallocate(static_cast<std::byte*>(p) - offset_, bytes + kChunk64K, kChunk64K);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+  void* keep(void* p, std::size_t bytes) {
+    blocks_[reinterpret_cast<std::uintptr_t>(p)] = bytes;
+    return p;
+  }
+  std::size_t offset_;
+  std::pmr::memory_resource* inner_ = std::pmr::new_delete_resource();
+  std::map<std::uintptr_t, std::size_t> blocks_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_ordinary_region_request_holds_its_frames_wherever_upstream_puts_it) {
+  // Regions of 16 frames and more are ordinary requests one frame larger, the frames at
+  // the block's first 64 KiB boundary past the word that records the block. Upstream
+  // blocks starting on a boundary, just past one and just before one are the extremes.
+  for (std::size_t offset : {std::size_t{0}, std::size_t{16}, kChunk64K - 16}) {
+    BOOST_TEST_CONTEXT("block offset " << offset) {
+      OffsetUpstream upstream(offset);
+      {
+        ChunkProviderResource r(ResourceOptions{.upstream = &upstream,
+                                                .initial_chunk_bytes = kChunk64K,
+                                                .first_buffer = false});
+        std::vector<std::pair<void*, std::size_t>> blocks;
+        for (int i = 0; i < 3000; ++i) {  // ~3 MB: regions of 16 and 32 frames
+          const std::size_t bytes = 1000 + static_cast<std::size_t>(i % 64);
+          void* p = r.allocate(bytes, 8);
+          std::memset(p, i & 0xff, bytes);
+          BOOST_TEST(upstream.inside_a_block(p, bytes));
+          blocks.emplace_back(p, bytes);
+        }
+        BOOST_TEST(upstream.ordinary_regions == 2u);
+        // Masking still finds every chunk: frees from the owner and the payloads intact.
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          auto* bytes = static_cast<unsigned char*>(blocks[i].first);
+          BOOST_TEST(bytes[blocks[i].second - 1] == (i & 0xff));
+          r.deallocate(blocks[i].first, blocks[i].second, 8);
+        }
+        r.trim();  // nothing is live: every region goes back
+        BOOST_TEST(r.stats().bytes_held == 0u);
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {

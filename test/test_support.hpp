@@ -52,18 +52,31 @@ class CountingResource : public std::pmr::memory_resource {
     std::lock_guard lock(mutex_);
     return history_;
   }
-  // Chunks are the blocks requested with 64 KiB alignment; the resource's per-thread
-  // bookkeeping comes from upstream too, with its own (small) alignment.
+  // Chunks and regions are the blocks requested with 64 KiB alignment, and regions of 16
+  // frames or more: ordinary requests of whole 64 KiB frames, one more than they hold
+  // (see src/region.hpp). The resource's per-thread bookkeeping and its first buffer
+  // come from upstream too, with ordinary alignment and other sizes (tests that count
+  // chunks keep first buffers away from 17+ frame sizes).
+  static bool is_chunk_request(const Block& b) {
+    constexpr std::size_t frame = 64 * 1024;
+    return b.alignment == frame ||
+           (b.alignment == alignof(std::max_align_t) && b.bytes >= 17 * frame && b.bytes % frame == 0);
+  }
   std::vector<Block> chunk_history() const {
     std::vector<Block> chunks;
-    for (const Block& b : history()) if (b.alignment == 64 * 1024) chunks.push_back(b);
+    for (const Block& b : history()) if (is_chunk_request(b)) chunks.push_back(b);
     return chunks;
   }
-  std::size_t outstanding_chunks() const { return outstanding_with_alignment(64 * 1024); }
+  std::size_t outstanding_chunks() const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (auto& [p, b] : live_) n += is_chunk_request(b);
+    return n;
+  }
   std::size_t outstanding_chunks_of_size(std::size_t bytes) const {
     std::lock_guard lock(mutex_);
     std::size_t n = 0;
-    for (auto& [p, b] : live_) n += b.alignment == 64 * 1024 && b.bytes == bytes;
+    for (auto& [p, b] : live_) n += is_chunk_request(b) && b.bytes == bytes;
     return n;
   }
   std::size_t outstanding_with_alignment(std::size_t alignment) const {
