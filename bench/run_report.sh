@@ -32,11 +32,11 @@ LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new
 isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=$reps
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
-# Regions are up to 1 MiB (a 1 MiB + 64 KiB malloc inside glibc): 4 MiB covers them.
-mmap_fixed=glibc.malloc.mmap_threshold=4194304
+# Regions are up to 16 MiB and one frame: a 32 MiB threshold covers them.
+mmap_fixed=glibc.malloc.mmap_threshold=33554432
 trim_fixed=glibc.malloc.trim_threshold=67108864
 isolated_args=()
-for setting in "default=" "mmap threshold 4 MiB=$mmap_fixed" "trim threshold 64 MiB=$trim_fixed" \
+for setting in "default=" "mmap threshold 32 MiB=$mmap_fixed" "trim threshold 64 MiB=$trim_fixed" \
                "both=$mmap_fixed:$trim_fixed"; do
   label=${setting%%=*}
   file="$out/isolated_${#isolated_args[@]}.json"
