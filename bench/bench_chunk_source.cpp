@@ -51,6 +51,7 @@
 // (timed part), wall ns per item (release_million's untimed allocations included), minor
 // page faults per item, the process's max RSS (getrusage), the malloc in use, and
 // chunkpmr's peak bytes held. `--alone=list` prints the names.
+#include "alone.hpp"
 #include "peers.hpp"
 
 #include <benchmark/benchmark.h>
@@ -74,7 +75,6 @@
 #include <vector>
 
 #include <dlfcn.h>
-#include <sys/resource.h>
 
 namespace {
 
@@ -104,17 +104,8 @@ class Rng {
   std::uint64_t state_;
 };
 
-long minor_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
-
-long max_rss_kib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;  // KiB on Linux
-}
+using bench_alone::max_rss_kib;
+using bench_alone::minor_faults;
 
 // VmHWM, reset to the current RSS by writing 5 to /proc/self/clear_refs (Linux >= 4.0);
 // getrusage's figure cannot be reset, and exited threads fold theirs into it.
@@ -645,45 +636,16 @@ int run_alone(const Workload& w, long items) {
   return 0;
 }
 
-// Removes --alone=NAME and --items=N from argv; returns false on a malformed value.
-bool take_alone_flags(int& argc, char** argv, std::string& alone, long& items) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.rfind("--alone=", 0) == 0) {
-      alone = std::string(arg.substr(8));
-    } else if (arg.rfind("--items=", 0) == 0) {
-      char* end = nullptr;
-      items = std::strtol(argv[i] + 8, &end, 10);
-      if (*end != '\0' || items <= 0) return false;
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
-  argv[argc] = nullptr;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   define_workloads();
-  std::string alone;
-  long items = 100000;
-  if (!take_alone_flags(argc, argv, alone, items)) {
-    std::fprintf(stderr, "--items= takes a positive integer\n");
-    return 2;
-  }
-  if (alone == "list") {
-    for (const Workload& w : workloads()) std::printf("%s\n", w.name.c_str());
-    return 0;
-  }
-  if (!alone.empty()) {
-    for (const Workload& w : workloads())
-      if (w.name == alone) return run_alone(w, items);
-    std::fprintf(stderr, "unknown workload '%s' (--alone=list prints the names)\n", alone.c_str());
-    return 2;
+  std::vector<std::string> names;
+  for (const Workload& w : workloads()) names.push_back(w.name);
+  if (const int status = bench_alone::run_alone_if_asked(
+          argc, argv, names, [](std::size_t i, long items) { return run_alone(workloads()[i], items); });
+      status >= 0) {
+    return status;
   }
   for (const Workload& w : workloads()) {
     benchmark::internal::Benchmark* b =

@@ -22,6 +22,8 @@
 // --items=<n>` runs that workload's body n times without Google Benchmark and prints
 // one JSON line: wall ns per item, minor page faults per item (both over the n items,
 // setup excluded) and the process's max RSS. `--alone=list` prints the names.
+#include "alone.hpp"
+
 #include <chunkpmr/chunk_provider_resource.hpp>
 
 #include <boost/container/pmr/memory_resource.hpp>
@@ -41,7 +43,6 @@
 #include <thread>
 #include <vector>
 
-#include <sys/resource.h>
 
 namespace {
 
@@ -199,17 +200,8 @@ void run_benchmark(benchmark::State& state, Args... args) {
   state.SetItemsProcessed(state.iterations());
 }
 
-long minor_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
-
-long max_rss_kib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;  // KiB on Linux
-}
+using bench_alone::max_rss_kib;
+using bench_alone::minor_faults;
 
 // Runs `items` steps over `threads` threads (each with its own runner, set up before the
 // clock starts) and prints the JSON line.
@@ -329,48 +321,21 @@ void define_workloads() {
   add_round_robin<BoostUnsyncPool, boost::container::pmr::memory_resource>("boost_unsync_pool");
 }
 
-// Removes --alone=NAME and --items=N from argv; returns false on a malformed value.
-bool take_alone_flags(int& argc, char** argv, std::string& alone, long& items) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.rfind("--alone=", 0) == 0) {
-      alone = std::string(arg.substr(8));
-    } else if (arg.rfind("--items=", 0) == 0) {
-      char* end = nullptr;
-      items = std::strtol(argv[i] + 8, &end, 10);
-      if (*end != '\0' || items <= 0) return false;
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
-  argv[argc] = nullptr;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   define_workloads();
-  std::string alone;
-  long items = 100000;
-  if (!take_alone_flags(argc, argv, alone, items)) {
-    std::fprintf(stderr, "--items= takes a positive integer\n");
-    return 2;
-  }
-  if (!alone.empty()) {
-    for (const Workload& w : workloads())
-      if (w.alone && (w.name == alone || alone == "list")) {
-        if (alone == "list") {
-          std::printf("%s\n", w.name.c_str());
-          continue;
-        }
-        return w.alone(items);
-      }
-    if (alone == "list") return 0;
-    std::fprintf(stderr, "unknown workload '%s' (--alone=list prints the names)\n", alone.c_str());
-    return 2;
+  std::vector<std::string> names;
+  std::vector<const Workload*> runnable;
+  for (const Workload& w : workloads())
+    if (w.alone) {
+      names.push_back(w.name);
+      runnable.push_back(&w);
+    }
+  if (const int status = bench_alone::run_alone_if_asked(
+          argc, argv, names, [&runnable](std::size_t i, long items) { return runnable[i]->alone(items); });
+      status >= 0) {
+    return status;
   }
   for (const Workload& w : workloads())
     if (w.register_benchmark) w.register_benchmark(w.name);
