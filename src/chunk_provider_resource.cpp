@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // chunkpmr — the resource façade: routing of each request, construction, release,
-// trim, stats, and the over-aligned pass-through.
+// trim, stats.
 #include <chunkpmr/chunk_provider_resource.hpp>
 
 #include "arena_lookup.hpp"
@@ -17,22 +17,7 @@
 namespace chunkpmr {
 namespace detail {
 
-// Bookkeeping for an over-aligned block, stored right after the block itself (at the
-// next 16-byte boundary past `bytes`), so deallocate finds it from (p, bytes) alone.
-struct PassThroughBlock {
-  PassThroughBlock* prev;
-  PassThroughBlock* next;
-  void* block;
-  std::size_t total_bytes;
-  std::size_t alignment;
-  const ResourceState* resource;  // for the debug check on free
-};
-
 namespace {
-
-constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
-  return (bytes + alignof(PassThroughBlock) - 1) & ~(alignof(PassThroughBlock) - 1);
-}
 
 // A size no object can have goes to upstream exactly as asked, so that upstream's own
 // exception propagates (as monotonic_buffer_resource does); if upstream returns
@@ -44,44 +29,26 @@ constexpr std::size_t passthrough_record_offset(std::size_t bytes) noexcept {
   throw std::bad_alloc();
 }
 
-// The pass-through functions stay out of line, like allocate_slow, to keep the
-// routing functions' fast paths free of register saves.
-[[gnu::noinline]] void* allocate_passthrough(ResourceState& r, std::size_t bytes,
-                                             std::size_t alignment) {
-  if (bytes > kMaxObjectBytes) forward_impossible(r, bytes, alignment);
-  const std::size_t offset = passthrough_record_offset(bytes);
-  const std::size_t total = offset + sizeof(PassThroughBlock);
-  void* block = r.upstream->allocate(total, alignment);
-  auto* record = ::new (static_cast<std::byte*>(block) + offset)
-      PassThroughBlock{nullptr, nullptr, block, total, alignment, &r};
-  std::lock_guard lock(r.passthrough_mutex);
-  record->next = r.passthrough_blocks;
-  if (record->next != nullptr) record->next->prev = record;
-  r.passthrough_blocks = record;
-  r.passthrough_allocations.fetch_add(1, std::memory_order_relaxed);
-  return block;
-}
-
-[[gnu::noinline]] void deallocate_passthrough(ResourceState& r, void* p, std::size_t bytes,
-                                              std::size_t alignment) noexcept {
-  auto* record = reinterpret_cast<PassThroughBlock*>(static_cast<std::byte*>(p) +
-                                                     passthrough_record_offset(bytes));
-  CHUNKPMR_ASSERT(record->block == p && record->resource == &r,
+// An over-aligned block is held by the arena that made it, like a one-shot chunk
+// (size_classes.hpp): its header sits after the block. Out of line, like allocate_slow,
+// to keep the routing functions' fast paths free of register saves.
+[[gnu::noinline]] void deallocate_over_aligned(ResourceState& r, void* p, std::size_t bytes,
+                                               [[maybe_unused]] std::size_t alignment) noexcept {
+  auto* header = reinterpret_cast<ChunkHeader*>(static_cast<std::byte*>(p) +
+                                                over_aligned_header_offset(bytes));
+  CHUNKPMR_ASSERT(header->cookie_ok() && header->size_class == kOverAlignedClass &&
+                      header->owner != nullptr && &header->owner->resource() == &r &&
+                      header->total_bytes == over_aligned_header_offset(bytes) + kHeaderBytes,
                   "chunkpmr: deallocate of an over-aligned block this resource did not hand "
                   "out, or with a different size than it was allocated with");
-  CHUNKPMR_ASSERT(record->alignment == alignment,
+  CHUNKPMR_ASSERT(header->slots_carved == std::countr_zero(alignment),
                   "chunkpmr: deallocate of an over-aligned block with a different "
                   "alignment than it was allocated with");
-  {
-    std::lock_guard lock(r.passthrough_mutex);
-    if (record->prev != nullptr) {
-      record->prev->next = record->next;
-    } else {
-      r.passthrough_blocks = record->next;
-    }
-    if (record->next != nullptr) record->next->prev = record->prev;
-  }
-  r.upstream->deallocate(p, record->total_bytes, alignment);
+  ThreadArena* mine = arena_for_free(r);
+  // From upstream while this thread's arena is in a slow path: the path of a thread
+  // without an arena (the block comes home later), as for any other block.
+  if (mine != nullptr && mine->in_slow_path()) mine = nullptr;
+  ThreadArena::release_reference(header, mine);
 }
 
 // A thread that cannot own an arena (past its exit hook, say) borrows one for this
@@ -91,7 +58,9 @@ void* allocate_borrowed(ResourceState& r, std::size_t bytes, std::size_t alignme
     ThreadArena* arena;
     ~Borrowed() { end_borrow(arena); }
   } borrowed{begin_borrow(r)};
-  if (void* p; borrowed.arena->try_bump(bytes, alignment, p)) return p;
+  if (void* p; alignment <= kMaxChunkAlignment && borrowed.arena->try_bump(bytes, alignment, p)) {
+    return p;
+  }
   return borrowed.arena->allocate_slow(bytes, alignment);
 }
 
@@ -102,7 +71,8 @@ void* allocate_borrowed(ResourceState& r, std::size_t bytes, std::size_t alignme
   // No arena of its own (past its exit hook, or attaching right now), or called from
   // upstream while its own arena is in a slow path: this allocation borrows one.
   if (arena == nullptr || arena->in_slow_path()) return allocate_borrowed(r, bytes, alignment);
-  if (void* p; arena->try_bump(bytes, alignment, p)) return p;
+  // Over-aligned blocks never come from a chunk (deallocate routes them by alignment).
+  if (void* p; alignment <= kMaxChunkAlignment && arena->try_bump(bytes, alignment, p)) return p;
   return arena->allocate_slow(bytes, alignment);
 }
 
@@ -212,10 +182,6 @@ void ChunkProviderResource::free_everything() noexcept {
     arena = next;
   }
   detail::reset_initial_buffer(state_);
-  while (detail::PassThroughBlock* record = state_.passthrough_blocks) {
-    state_.passthrough_blocks = record->next;
-    state_.upstream->deallocate(record->block, record->total_bytes, record->alignment);
-  }
 }
 
 void ChunkProviderResource::trim() {
@@ -249,7 +215,7 @@ ResourceStats ChunkProviderResource::stats() const noexcept {
 void* ChunkProviderResource::do_allocate(std::size_t bytes, std::size_t alignment) {
   CHUNKPMR_ASSERT(std::has_single_bit(alignment), "chunkpmr: alignment must be a power of two");
   if (alignment > detail::kMaxChunkAlignment) [[unlikely]] {
-    return detail::allocate_passthrough(state_, bytes, alignment);
+    return detail::allocate_slow(state_, bytes, alignment);
   }
   bytes += (bytes == 0);  // zero-byte requests get a distinct one-byte block
   const detail::ThreadState& ts = detail::t_thread;
@@ -263,7 +229,7 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
   CHUNKPMR_ASSERT(std::has_single_bit(alignment), "chunkpmr: alignment must be a power of two");
   if (alignment > detail::kMaxChunkAlignment) [[unlikely]] {
-    detail::deallocate_passthrough(state_, p, bytes, alignment);
+    detail::deallocate_over_aligned(state_, p, bytes, alignment);
     return;
   }
   const auto address = reinterpret_cast<std::uintptr_t>(p);

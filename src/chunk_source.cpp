@@ -39,6 +39,18 @@ void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
   release_budget(resource, total);
 }
 
+// An over-aligned block and its header after it: one upstream block, aligned as the
+// header records (slots_carved holds log2 of the alignment).
+void return_over_aligned(ResourceState& resource, ChunkHeader* header) noexcept {
+  const std::size_t total = header->total_bytes;
+  const std::size_t alignment = std::size_t{1} << header->slots_carved;
+  void* block = reinterpret_cast<void*>(header->base() - (total - kHeaderBytes));
+  header->cookie = 0;
+  header->~ChunkHeader();
+  resource.upstream->deallocate(block, total, alignment);
+  release_budget(resource, total);
+}
+
 }  // namespace
 
 bool upstream_honoured_alignment(const void* memory, std::size_t alignment) noexcept {
@@ -103,7 +115,9 @@ ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_c
 }
 
 void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chunk) noexcept {
-  if (chunk->is_carved()) {
+  if (chunk->size_class == kOverAlignedClass) {
+    return_over_aligned(resource, chunk);
+  } else if (chunk->is_carved()) {
     chunk->cookie = 0;
     chunk->~ChunkHeader();
     release_block_reference(resource, frames, frame_of(chunk->base()));

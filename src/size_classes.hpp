@@ -35,6 +35,8 @@ inline constexpr std::size_t kChunkAlign = std::size_t{64} * 1024;
 inline constexpr std::size_t kMinChunkBytes = 512;
 inline constexpr unsigned kLargestClass = 7;  // 512 << 7 == 64 KiB
 inline constexpr unsigned kOversizedClass = 0x80;
+// An over-aligned block's record (header) placed after the block (see below).
+inline constexpr unsigned kOverAlignedClass = 0x81;
 // Frame headers that are not chunks but describe a frame carved into chunks have a
 // size_class from kClassFrameBase up (never a chunk's):
 //  - kSmallBlockClass: a small-class block, one chunk of each class 0..6 (buddy layout);
@@ -43,8 +45,15 @@ inline constexpr unsigned kOversizedClass = 0x80;
 inline constexpr unsigned kClassFrameBase = 0xF0;
 inline constexpr unsigned kSmallBlockClass = 0xFE;
 inline constexpr unsigned kLargestClassFrameClass = 5;  // 16 KiB: three chunks per frame
-// Larger alignments bypass chunks (they could push the start past the first 64 KiB).
+// Larger alignments bypass chunks (they could push the start past the first 64 KiB):
+// such a block is one upstream request of its own, aligned as asked, with its header
+// (kOverAlignedClass) after the block at the next 64-byte boundary, where deallocate
+// finds it from (p, bytes) alone; the arena that made it holds it like a one-shot chunk.
 inline constexpr std::size_t kMaxChunkAlignment = std::size_t{16} * 1024;
+// A zero-byte block still gets a byte of its own before the header.
+constexpr std::size_t over_aligned_header_offset(std::size_t bytes) noexcept {
+  return ((bytes == 0 ? 1 : bytes) + 63) & ~std::size_t{63};  // bytes <= kMaxObjectBytes
+}
 
 static_assert((kMinChunkBytes << kLargestClass) == kChunkAlign);
 

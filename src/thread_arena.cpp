@@ -7,6 +7,8 @@
 #include "test_hooks.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
 #include <new>
 
 namespace chunkpmr::detail {
@@ -63,6 +65,7 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   // Chunks other threads emptied come home on every slow path, one-shot ones included
   // (a thread making only large allocations never refills).
   take_remote_chunks();
+  if (alignment > kMaxChunkAlignment) return allocate_over_aligned(bytes, alignment);
   // The initial buffer comes first, whatever the size: a first buffer from upstream is
   // sized for the request (as monotonic's is); the user's buffer may be too small.
   if (try_claim_initial_buffer(bytes, alignment)) {
@@ -85,6 +88,22 @@ void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) 
   chunk->refcount.store(1, std::memory_order_relaxed);
   count(oversized_allocated_);
   return reinterpret_cast<void*>(chunk->base() + offset);
+}
+
+void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignment) {
+  // One upstream block aligned as asked, its header after the block (size_classes.hpp).
+  const std::size_t offset = over_aligned_header_offset(bytes);
+  const std::size_t total = offset + kHeaderBytes;
+  reserve_or_trim(total);
+  auto* block = static_cast<std::byte*>(allocate_reserved(*resource_, total, alignment));
+  ChunkHeader* header =
+      init_header(::new (block + offset) ChunkHeader{}, total, kOverAlignedClass, this);
+  header->slots_carved = static_cast<std::uint8_t>(std::countr_zero(alignment));
+  // One reference, held by the block; given back like a one-shot chunk.
+  header->refcount.store(1, std::memory_order_relaxed);
+  hold(header);
+  resource_->passthrough_allocations.fetch_add(1, std::memory_order_relaxed);
+  return block;
 }
 
 void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
@@ -209,7 +228,7 @@ void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noe
 }
 
 void ThreadArena::release_owned(ChunkHeader* chunk) noexcept {
-  const bool cacheable = chunk->size_class != kOversizedClass &&
+  const bool cacheable = chunk->size_class <= kLargestClass &&  // not one-shot, not over-aligned
                          chunk->size_class >= cache_.floor() &&
                          cache_.bytes() + chunk->total_bytes <= resource_->max_cached_bytes_per_thread;
   if (cacheable) {
@@ -328,8 +347,9 @@ void ThreadArena::stop_class_frame(unsigned size_class) noexcept {
 // arena (it is carved again before any new frame is taken) until its whole frame is
 // free; anything else goes to its block, its region or upstream.
 void ThreadArena::return_chunk_memory(ChunkHeader* chunk) noexcept {
-  ChunkHeader* frame = frame_of(chunk->base());
-  if (!chunk->is_carved() || frame->size_class == kSmallBlockClass) {
+  ChunkHeader* frame = frame_of(chunk->base());  // read only for a carved chunk
+  if (chunk->size_class == kOverAlignedClass || !chunk->is_carved() ||
+      frame->size_class == kSmallBlockClass) {
     return_chunk(*resource_, frames_, chunk);
     return;
   }
@@ -368,11 +388,15 @@ void ThreadArena::stop_carving() noexcept {
   for (unsigned c = 0; c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
 }
 
-ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
-  if (!reserve_budget(*resource_, total_bytes)) {
+void ThreadArena::reserve_or_trim(std::size_t bytes) {
+  if (!reserve_budget(*resource_, bytes)) {
     trim_caches();  // this thread's free chunks may be what holds the budget
-    if (!reserve_budget(*resource_, total_bytes)) throw std::bad_alloc();
+    if (!reserve_budget(*resource_, bytes)) throw std::bad_alloc();
   }
+}
+
+ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_class) {
+  reserve_or_trim(total_bytes);
   ChunkHeader* chunk = obtain_chunk(*resource_, total_bytes, size_class, this);
   hold(chunk);
   return chunk;

@@ -144,6 +144,7 @@ class alignas(64) ThreadArena {
   void refill(std::size_t bytes, std::size_t alignment);
   bool current_is_mostly_live() const noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
+  void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);
   bool try_claim_initial_buffer(std::size_t bytes, std::size_t alignment);
   void install(ChunkHeader* chunk) noexcept;
   void retire_current() noexcept;
@@ -167,6 +168,7 @@ class alignas(64) ThreadArena {
   void drop_class_frame_reference(ChunkHeader* frame) noexcept;
   void unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept;
   ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
+  void reserve_or_trim(std::size_t bytes);
   void hold(ChunkHeader* chunk) noexcept;
   void give_back(ChunkHeader* chunk) noexcept;
   void publish_cache_stats() noexcept;

@@ -612,7 +612,7 @@ namespace {
   bool ok = true;
   Block from_shared[40];
   for (std::uint32_t j = 0; j < 40; ++j)
-    from_shared[j] = make_block(shared, 16 + j * 97 % 3000, 8, seed_of(index, j, 1));
+    from_shared[j] = make_block(shared, 16 + j * 97 % 3000, j % 8 == 0 ? 32768 : 8, seed_of(index, j, 1));
   {
     MmapUpstream upstream;
     {
@@ -646,7 +646,7 @@ BOOST_AUTO_TEST_CASE(fork_child_of_busy_parent_uses_resources_and_exits) {
     for (std::uint32_t j = 0; j < 10; ++j)
       CHILD_CHECK(free_block(g_static_resource, make_block(g_static_resource, 50 + j, 8, j)));
     std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> rounds[4] = {};
+    std::atomic<std::uint64_t> rounds[5] = {};
     std::vector<std::thread> background;
     // Only the short-lived threads of (a) use malloc (thread creation and exit do, and
     // so does their hand-off); the other background threads stay off it. Under a
@@ -708,6 +708,15 @@ BOOST_AUTO_TEST_CASE(fork_child_of_busy_parent_uses_resources_and_exits) {
         for (const Block& b : blocks) WORKER_CHECK(free_block(shared, b));
         if (n % 8 == 0) shared.trim();
         rounds[3].fetch_add(1);
+      }
+    }));
+    // (e) over-aligned blocks of the shared resource made and freed in a tight loop, so
+    // that forks land inside those calls too (they take no lock).
+    background.push_back(spawn([&] {
+      for (std::uint64_t n = 0; !stop.load(); ++n) {
+        const Block b = make_block(shared, 100 + n % 3000, std::size_t{32768} << (n % 3), seed_of(n, 0, 7));
+        WORKER_CHECK(free_block(shared, b));
+        rounds[4].fetch_add(1);
       }
     }));
     step("waiting for every background thread to be busy");

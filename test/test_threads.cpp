@@ -552,3 +552,69 @@ BOOST_AUTO_TEST_CASE(trim_from_another_thread_is_honoured_at_the_next_slow_path)
   BOOST_TEST(cached_before > 0u);
   BOOST_TEST(cached_after == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(over_aligned_block_freed_elsewhere_comes_home_like_a_one_shot_chunk) {
+  // An over-aligned (> 16 KiB) block is its own upstream request, held by the arena of
+  // the thread that made it. Freed on another thread it goes to that arena's remote
+  // stack and upstream at the owner's next slow path; an exited owner's is reclaimed
+  // by trim(). No lock either way, and bytes held count it while it lives.
+  constexpr std::size_t kAlign = 32768;
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false});
+  void* p = r.allocate(1000, kAlign);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % kAlign == 0u);
+  fill_pattern(p, 1000, 7);
+  BOOST_TEST(counting.outstanding_with_alignment(kAlign) == 1u);
+  BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
+  BOOST_TEST(r.stats().passthrough_allocations == 1u);
+  std::thread([&] {
+    BOOST_TEST(check_pattern(p, 1000, 7));
+    r.deallocate(p, 1000, kAlign);
+  }).join();
+  BOOST_TEST(counting.outstanding_with_alignment(kAlign) == 1u);  // on the owner's stack
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);
+  r.deallocate(r.allocate(100, 65536), 100, 65536);  // a slow path of the owner
+  BOOST_TEST(counting.outstanding_with_alignment(kAlign) == 0u);
+  BOOST_TEST(counting.outstanding_with_alignment(65536 * 2) == 0u);
+
+  // The owner exits first: the block waits on its abandoned arena until trim().
+  void* q = nullptr;
+  std::thread([&] { q = r.allocate(5000, 2 * kAlign); }).join();
+  BOOST_TEST(counting.outstanding_with_alignment(2 * kAlign) == 1u);
+  r.deallocate(q, 5000, 2 * kAlign);
+  BOOST_TEST(counting.outstanding_with_alignment(2 * kAlign) == 1u);
+  r.trim();
+  BOOST_TEST(counting.outstanding_with_alignment(2 * kAlign) == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+  BOOST_TEST(r.stats().bytes_held == 0u);
+}
+
+// What upstream is asked for an over-aligned block of `bytes`: the block rounded up to
+// 64 bytes and its 64-byte header.
+constexpr std::size_t over_aligned_bytes(std::size_t bytes) { return ((bytes + 63) / 64) * 64 + 64; }
+
+BOOST_AUTO_TEST_CASE(over_aligned_blocks_live_until_release_and_count_in_the_budget) {
+  // release() and the destructor give back over-aligned blocks still live, from every
+  // thread's arena; the budget counts them and refuses one that does not fit.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 250 * 1024,
+                                            .first_buffer = false});
+    void* mine = r.allocate(100000, 1 << 16);
+    void* theirs = nullptr;
+    std::thread([&] { theirs = r.allocate(100000, 1 << 17); }).join();
+    BOOST_TEST(mine != theirs);
+    BOOST_TEST(r.stats().bytes_held == 2 * (over_aligned_bytes(100000)));
+    BOOST_CHECK_THROW(static_cast<void>(r.allocate(100000, 1 << 18)), std::bad_alloc);  // a third does not fit
+    BOOST_TEST(counting.outstanding_blocks() >= 2u);
+    r.release();
+    BOOST_TEST(counting.outstanding_with_alignment(1 << 16) == 0u);
+    BOOST_TEST(counting.outstanding_with_alignment(1 << 17) == 0u);
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    void* again = r.allocate(0, 1 << 15);  // zero bytes: still a block of its own
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(again) % (1 << 15) == 0u);
+    BOOST_TEST(counting.outstanding_with_alignment(1 << 15) == 1u);
+  }  // the destructor gives `again` back
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}

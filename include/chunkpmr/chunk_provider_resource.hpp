@@ -42,8 +42,8 @@ struct ResourceOptions {
   ///
   /// An allocation that would take ResourceStats::bytes_held above it first returns
   /// the calling thread's cached chunks upstream and tries again; if that is not
-  /// enough it throws `std::bad_alloc`. Per-thread bookkeeping and over-aligned
-  /// pass-through blocks are not counted.
+  /// enough it throws `std::bad_alloc`. Per-thread bookkeeping is not counted;
+  /// over-aligned blocks (their own upstream requests) are.
   std::size_t byte_budget = SIZE_MAX;
 
   /// \brief Requests whose `bytes + alignment` exceed this many bytes and that do not
@@ -106,9 +106,8 @@ struct ResourceOptions {
 /// frees the arenas: they count since construction or the last release().
 struct ResourceStats {
   /// \brief Bytes held from upstream now: regions of chunks, chunks of their own and
-  /// the first buffer, whether their blocks are live, cached or free (the quantity
-  /// ResourceOptions::byte_budget caps; not per-thread bookkeeping nor over-aligned
-  /// pass-through blocks).
+  /// the first buffer, over-aligned blocks, whether their blocks are live, cached or
+  /// free (the quantity ResourceOptions::byte_budget caps; not per-thread bookkeeping).
   std::size_t bytes_held = 0;
   /// \brief The highest value #bytes_held has had since construction (release()
   /// does not reset it).
@@ -138,8 +137,8 @@ struct ResourceStats {
   /// \brief Arenas attached now to a running thread (not those of exited threads,
   /// which wait to be adopted, trimmed or released).
   std::size_t live_thread_arenas = 0;
-  /// \brief Over-aligned requests (alignment above 16 KiB) passed to upstream since
-  /// construction (release() does not reset it).
+  /// \brief Over-aligned requests (alignment above 16 KiB), each an upstream request of
+  /// its own, since construction (release() does not reset it).
   std::uint64_t passthrough_allocations = 0;
 };
 
@@ -277,11 +276,11 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// \pre No other thread uses the resource during or after the call (threads that
   /// used it may still be running, and may exit later), and no block it handed out is
   /// used afterwards.
-  /// \effects As release(): every chunk, the first buffer, every over-aligned
-  /// pass-through block and every per-thread arena obtained from upstream is given
-  /// back to upstream, each with the size and alignment it was asked for.
+  /// \effects As release(): every chunk, the first buffer, every over-aligned block
+  /// and every per-thread arena obtained from upstream is given back to upstream, each
+  /// with the size and alignment it was asked for.
   /// \throws Nothing.
-  /// \complexity Linear in the number of chunks and pass-through blocks held and of
+  /// \complexity Linear in the number of chunks and over-aligned blocks held and of
   /// arenas (at most the peak number of threads that used the resource at once).
   ~ChunkProviderResource() override;
 
@@ -291,8 +290,8 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// \pre No other thread uses the resource during the call, and no block allocated
   /// before it is used (or deallocated) after it.
   /// \effects Calls `upstream_resource()->deallocate()` for every chunk, the first
-  /// buffer, every over-aligned pass-through block and every per-thread arena obtained
-  /// from upstream, whether its blocks are live, freed or cached. The resource stays
+  /// buffer, every over-aligned block and every per-thread arena obtained from
+  /// upstream, whether its blocks are live, freed or cached. The resource stays
   /// usable: it starts again as if just constructed, from its initial buffer (the
   /// caller's buffer anew, or a new first buffer) and its initial chunk size. May be
   /// called repeatedly.
@@ -300,7 +299,7 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// event counters of stats() are 0; ResourceStats::peak_bytes_held and
   /// ResourceStats::passthrough_allocations are kept.
   /// \throws Nothing.
-  /// \complexity Linear in the number of chunks and pass-through blocks held and of
+  /// \complexity Linear in the number of chunks and over-aligned blocks held and of
   /// arenas.
   /// \threadsafety Not concurrently with any other use of this resource.
   void release();
@@ -312,7 +311,8 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// emptied for it, and its current chunk if no block in it is live (a 64 KiB region
   /// goes back once none of its frames is in use). Every other running thread is
   /// asked to do the same for its own arena, which it does at its next refill. Live
-  /// blocks are untouched, and so are the first buffer and pass-through blocks.
+  /// blocks are untouched, and so is the first buffer. (An over-aligned block freed on
+  /// another thread is such an emptied chunk.)
   /// \throws Nothing.
   /// \complexity Linear in the number of arenas and of the chunks given back.
   /// \threadsafety Safe while other threads allocate and free.
@@ -372,8 +372,8 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// call of upstream); a refill or a thread's first allocation also walks the
   /// resource's arenas (as many as threads used it at once) and may call upstream.
   /// \threadsafety Any thread, concurrently with anything but release() and the
-  /// destructor. Over-aligned requests take the resource's one lock, never while
-  /// upstream runs.
+  /// destructor. No path takes a lock; over-aligned requests are the calling thread's
+  /// own upstream requests, held by its arena.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
 
   /// \brief Frees a block: the implementation of `deallocate`.
@@ -388,8 +388,10 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// \effects Makes the block's memory available again. A chunk whose last live block
   /// this was goes to its owning thread's cache (through the owner's lock-free remote
   /// stack if freed on another thread), or back upstream beyond the cache's cap; a
-  /// one-shot chunk and an over-aligned block go back upstream at once. A block of the
-  /// first buffer or of the caller's buffer is reclaimed only by release().
+  /// one-shot chunk and an over-aligned block go back upstream at once when freed on
+  /// the thread that allocated them, and otherwise at that thread's next refill (or a
+  /// trim() once it has exited). A block of the first buffer or of the caller's buffer
+  /// is reclaimed only by release().
   /// \throws Nothing.
   /// \complexity Constant, plus the upstream `deallocate` calls above; at most one
   /// atomic read-modify-write on a free from a thread other than the block's owner.

@@ -10,12 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
-#include <mutex>
 
 namespace chunkpmr::detail {
 
 class ThreadArena;
-struct PassThroughBlock;
 
 struct ResourceState {
   // Configuration, fixed at construction. ChunkProviderResource::options() reads the
@@ -74,11 +72,8 @@ struct ResourceState {
     return inline_arena_storage + ((kInlineArenaAlign - address % kInlineArenaAlign) % kInlineArenaAlign);
   }
 
-  // Over-aligned (> 16 KiB) allocations forwarded to upstream, tracked so that
-  // release() and the destructor give them back too. The mutex is this resource's
-  // only lock; upstream is never called while it is held.
-  std::mutex passthrough_mutex;
-  PassThroughBlock* passthrough_blocks = nullptr;
+  // Over-aligned (> 16 KiB) allocations, each an upstream request of its own (held by
+  // the arena that made it): a counter for stats(), bumped by any thread.
   std::atomic<std::uint64_t> passthrough_allocations{0};
 };
 
