@@ -446,11 +446,15 @@ class OffsetUpstream : public std::pmr::memory_resource {
   std::size_t ordinary_regions = 0;
 
  private:
+  // An ordinary block is preceded by a guard the resource must not write.
+  static constexpr std::uint64_t kGuard = 0x6a09e667f3bcc908u;
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     if (alignment > alignof(std::max_align_t)) return keep(inner_->allocate(bytes, alignment), bytes);
-    auto* raw = static_cast<std::byte*>(inner_->allocate(bytes + kChunk64K, kChunk64K));
+    auto* raw = static_cast<std::byte*>(inner_->allocate(bytes + 2 * kChunk64K, kChunk64K));
     if (bytes >= 17 * kChunk64K) ++ordinary_regions;
-    return keep(raw + offset_, bytes);
+    std::byte* block = raw + kChunk64K + offset_;
+    std::memcpy(block - sizeof kGuard, &kGuard, sizeof kGuard);
+    return keep(block, bytes);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
@@ -458,7 +462,11 @@ class OffsetUpstream : public std::pmr::memory_resource {
     BOOST_TEST(blocks_[a] == bytes);
     blocks_.erase(a);
     if (alignment > alignof(std::max_align_t)) return inner_->deallocate(p, bytes, alignment);
-    inner_->deallocate(static_cast<std::byte*>(p) - offset_, bytes + kChunk64K, kChunk64K);
+    auto* block = static_cast<std::byte*>(p);
+    std::uint64_t guard = 0;
+    std::memcpy(&guard, block - sizeof guard, sizeof guard);
+    BOOST_TEST(guard == kGuard);  // nothing was written before the block
+    inner_->deallocate(block - kChunk64K - offset_, bytes + 2 * kChunk64K, kChunk64K);
   }
   bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
   void* keep(void* p, std::size_t bytes) {
