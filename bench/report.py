@@ -747,7 +747,9 @@ def main(argv):
             .replace("@CHUNK_SOURCE@", chunk_source_section(opts["chunk-source"][0])
                      if opts.get("chunk-source") else "(not run)")
             .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
-                     if opts.get("footprint-chunk") else "(not run)"))
+                     if opts.get("footprint-chunk") else "(not run)")
+            .replace("@PROFILES@", open(opts["profiles"][0]).read().strip()
+                     if opts.get("profiles") else "(not run)"))
     open(out, "w").write(text)
     if opts.get("charts"):
         write_charts(rows, load_lifecycle(opts["lifecycle"][0]), opts["charts"][0])
