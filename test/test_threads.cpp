@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <memory_resource>
 #include <mutex>
 #include <optional>
@@ -201,7 +202,9 @@ BOOST_FIXTURE_TEST_CASE(a_thread_that_only_freed_gets_the_owner_path_once_it_all
   // A thread's frees remember that it has no arena for the resource; when it then
   // allocates (and gets an arena) its own frees must take the owner's path: the LIFO
   // rollback shows it (the remote path would leave the cursor where it is).
-  ChunkProviderResource r;
+  // r serves from chunks: a block of a first buffer would be dropped by its address
+  // range before any lookup, and the "no arena" entry would never be set.
+  ChunkProviderResource r(chunks_only(std::pmr::get_default_resource()));
   ChunkProviderResource other;
   void* from_main = r.allocate(40, 8);
   std::thread([&] {
@@ -551,4 +554,97 @@ BOOST_AUTO_TEST_CASE(trim_from_another_thread_is_honoured_at_the_next_slow_path)
   a.join();
   BOOST_TEST(cached_before > 0u);
   BOOST_TEST(cached_after == 0u);
+}
+
+namespace {
+
+// Steps a thread takes in a pthread key destructor that runs after chunkpmr's exit
+// hook: it frees the last block it allocated, then allocates again.
+struct AfterExitHook {
+  ChunkProviderResource* r = nullptr;
+  void* last = nullptr;
+  std::atomic<void*> again{nullptr};
+};
+AfterExitHook* g_after_exit_hook = nullptr;
+
+void free_then_allocate_after_the_exit_hook(void*) {
+  g_after_exit_hook->r->deallocate(g_after_exit_hook->last, 8, 8);
+  g_after_exit_hook->again.store(g_after_exit_hook->r->allocate(8, 8));
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(past_its_exit_hook_a_thread_no_longer_acts_as_its_arenas_owner,
+                        NoWorkerFailures) {
+  // After the exit hook the thread owns nothing: its one-entry caches and its token are
+  // gone, so a free takes the path of a thread without an arena (one atomic decrement,
+  // no LIFO rollback of its former arena's cursor) and an allocation borrows an arena
+  // (the former one, whose owner is dead) and gives it back. Had the thread kept its
+  // cached entry or token, the free would have rolled the cursor back and the next
+  // block would reuse the freed address; had it taken a new token, its former arena
+  // would look owned by a running thread after it exited.
+  CountingResource counting;
+  {
+    ChunkProviderResource warm(chunks_only(&counting));
+    warm.deallocate(warm.allocate(8, 8), 8, 8);  // chunkpmr's exit key exists before ours
+    ChunkProviderResource r(chunks_only(&counting));
+    AfterExitHook steps;
+    steps.r = &r;
+    g_after_exit_hook = &steps;
+    pthread_key_t key;
+    BOOST_REQUIRE(pthread_key_create(&key, &free_then_allocate_after_the_exit_hook) == 0);
+    void* first = nullptr;
+    std::thread([&] {
+      pthread_setspecific(key, &steps);
+      first = r.allocate(8, 8);
+      steps.last = r.allocate(8, 8);
+      WORKER_CHECK(steps.last == static_cast<std::byte*>(first) + 8);
+    }).join();
+    pthread_key_delete(key);
+    void* again = steps.again.load();
+    BOOST_REQUIRE(again != nullptr);
+    BOOST_TEST(again == static_cast<std::byte*>(steps.last) + 8);  // bumped on, not rolled back
+    BOOST_TEST(r.stats().live_thread_arenas == 0u);
+    r.deallocate(again, 8, 8);
+    r.deallocate(first, 8, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_thread_alternating_between_resources_keeps_one_arena_in_each,
+                        NoWorkerFailures) {
+  // The rule for a thread that uses several resources: its one-entry cache holds the
+  // resource it allocated from last and is simply replaced by the next one; nothing is
+  // evicted from any resource. Every other resource finds the thread's arena again on
+  // its own list, so each keeps one arena for the thread and goes on bumping the same
+  // chunk, and a free into a resource that is not the cached one still takes the
+  // owner's path (its LIFO rollback shows it).
+  CountingResource counting;
+  {
+    std::vector<std::unique_ptr<ChunkProviderResource>> resources;
+    for (int i = 0; i < 3; ++i) resources.push_back(std::make_unique<ChunkProviderResource>(chunks_only(&counting)));
+    std::vector<void*> first(3);
+    std::vector<void*> last(3);
+    for (int round = 0; round < 20; ++round) {
+      for (std::size_t i = 0; i < 3; ++i) {
+        void* p = resources[i]->allocate(8, 8);
+        if (round == 0) {
+          first[i] = p;
+        } else {
+          BOOST_TEST(p == static_cast<std::byte*>(last[i]) + 8);
+        }
+        last[i] = p;
+      }
+    }
+    resources[0]->deallocate(last[0], 8, 8);  // the cached entry is resources[2]
+    BOOST_TEST(resources[0]->allocate(8, 8) == last[0]);
+    for (auto& r : resources) {
+      BOOST_TEST(r->stats().live_thread_arenas == 1u);
+      BOOST_TEST(r->stats().normal_chunks_allocated == 1u);
+    }
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
