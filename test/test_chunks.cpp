@@ -799,3 +799,76 @@ BOOST_AUTO_TEST_CASE(remote_frees_then_owner_frees_rewind_the_current_chunk_then
   r.deallocate(next, 1000, 8);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(an_arena_whose_regions_all_went_back_starts_small_again) {
+  // Region sizes follow what the arena holds now, not what it once held: after trim()
+  // with nothing live, growing again asks upstream for 1, 1, 2 ... frames once more.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K,
+                                          .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) blocks.push_back(r.allocate(1000, 8));  // 31 frames in 6 regions
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  r.trim();
+  BOOST_TEST(counting.outstanding_chunks() == 0u);
+  const std::size_t before = counting.chunk_history().size();
+  blocks.clear();
+  for (int i = 0; i < 4 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // four chunks
+  const auto history = counting.chunk_history();
+  BOOST_REQUIRE(history.size() == before + 3);
+  BOOST_TEST(history[before].bytes == kChunk64K);
+  BOOST_TEST(history[before + 1].bytes == kChunk64K);
+  BOOST_TEST(history[before + 2].bytes == 2 * kChunk64K);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_after_the_initial_buffer_start_at_twice_its_size) {
+  // As monotonic_buffer_resource's next buffer, the first chunk after a 4 KiB initial
+  // buffer is 8 KiB, whatever the first class would have been.
+  alignas(64) static std::byte buffer[4096];
+  CountingResource counting;
+  ChunkProviderResource r(buffer, sizeof buffer, &counting);
+  auto in_buffer = [&](void* p) {
+    return p >= static_cast<void*>(buffer) && p < static_cast<void*>(buffer + sizeof buffer);
+  };
+  void* p = r.allocate(100, 8);
+  BOOST_REQUIRE(in_buffer(p));
+  while (in_buffer(p)) p = r.allocate(100, 8);
+  BOOST_TEST(chunk_span(p).bytes == 8192u);
+  r.deallocate(p, 100, 8);
+}
+
+BOOST_AUTO_TEST_CASE(the_small_class_block_goes_back_once_the_climb_used_every_place) {
+  // Chunks capped at 32 KiB: the climb carves 2 KiB .. 32 KiB from one small-class
+  // block and, every place used, drops the arena's reference to it at once (later
+  // 32 KiB chunks are frames of their own). So the block goes back upstream with its
+  // last chunk, without a trim().
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false, .max_chunk_bytes = 32768});
+    std::vector<void*> blocks{r.allocate(1000, 8)};
+    const std::uintptr_t block = chunk_span(blocks[0]).frame;
+    BOOST_TEST(chunk_span(blocks[0]).bytes == 2048u);
+    std::size_t outside = 0;  // blocks in chunks of their own frames
+    while (outside < 40) {
+      void* p = r.allocate(1000, 8);
+      blocks.push_back(p);
+      outside += chunk_span(p).frame != block;
+    }
+    const std::size_t held = r.stats().bytes_held;
+    std::vector<void*> kept;
+    for (void* p : blocks) {
+      if (chunk_span(p).frame == block) {
+        r.deallocate(p, 1000, 8);
+      } else {
+        kept.push_back(p);
+      }
+    }
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().bytes_held == held - kChunk64K);  // the block's one-frame region went back
+    for (void* p : kept) r.deallocate(p, 1000, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}

@@ -648,3 +648,91 @@ BOOST_FIXTURE_TEST_CASE(a_thread_alternating_between_resources_keeps_one_arena_i
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
+
+BOOST_FIXTURE_TEST_CASE(an_upstream_allocating_while_a_thread_attaches_gives_it_no_second_arena,
+                        NoWorkerFailures) {
+  // A second thread's arena is memory from upstream, and this upstream logs into the
+  // very resource it serves: that nested allocation runs while the thread attaches, so
+  // it must borrow an arena rather than attach a second one for the same thread.
+  SelfLoggingUpstream upstream;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .first_buffer = false});
+    void* mine = r.allocate(8, 8);  // the main thread holds the inline arena
+    upstream.log = &r;
+    std::size_t live = 0;
+    std::thread([&] {
+      void* p = r.allocate(8, 8);  // attaches: its arena is asked of upstream, which logs here
+      live = r.stats().live_thread_arenas;
+      r.deallocate(p, 8, 8);
+    }).join();
+    upstream.log = nullptr;
+    BOOST_TEST(live == 2u);  // the main thread's, and one for the thread
+    r.deallocate(mine, 8, 8);
+  }
+  BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+  BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// An upstream that, once armed, frees one block of the resource it serves from inside
+// its next deallocate call (which the resource makes from one of its slow paths).
+class FreeingUpstream : public std::pmr::memory_resource {
+ public:
+  CountingResource counting;
+  std::pmr::memory_resource* resource = nullptr;
+  void* armed_block = nullptr;
+  std::size_t armed_bytes = 0;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return counting.allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    counting.deallocate(p, bytes, alignment);
+    if (void* block = armed_block) {
+      armed_block = nullptr;
+      resource->deallocate(block, armed_bytes, 8);
+    }
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_free_from_upstream_inside_a_slow_path_takes_the_remote_path) {
+  // Upstream frees the last live block of one of the owner's retired chunks while the
+  // owner's arena is in a slow path (giving a one-shot chunk back). The arena's lists
+  // may be mid-update, so that free must not take the owner's path: it is one atomic
+  // decrement, and the emptied chunk waits on the arena's remote stack as if another
+  // thread had freed it, until the next slow path takes it home.
+  FreeingUpstream upstream;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .initial_chunk_bytes = 65536,
+                                            .first_buffer = false});
+    upstream.resource = &r;
+    std::vector<void*> first;
+    void* p = r.allocate(1000, 8);
+    const std::uintptr_t base = chunkpmr::test::chunk_span(p).base;
+    while (chunkpmr::test::chunk_span(p).base == base) {
+      first.push_back(p);
+      p = r.allocate(1000, 8);
+    }
+    void* last = first.back();  // the first chunk's last live block, from here on
+    first.pop_back();
+    for (void* q : first) r.deallocate(q, 1000, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().chunks_released_by_other_threads == 0u);
+    upstream.armed_block = last;
+    upstream.armed_bytes = 1000;
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // giving this one back, upstream frees `last`
+    BOOST_TEST(upstream.armed_block == nullptr);
+    BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);
+    BOOST_TEST(r.stats().cached_chunks == 0u);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // the next slow path takes it home
+    BOOST_TEST(r.stats().cached_chunks == 1u);
+    r.deallocate(p, 1000, 8);
+  }
+  BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+  BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+}
