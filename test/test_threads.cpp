@@ -736,3 +736,26 @@ BOOST_AUTO_TEST_CASE(a_free_from_upstream_inside_a_slow_path_takes_the_remote_pa
   BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
   BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
 }
+
+BOOST_FIXTURE_TEST_CASE(trim_retires_an_abandoned_arenas_current_chunk_even_with_live_blocks,
+                        NoWorkerFailures) {
+  // A thread exits with live blocks in its current chunk. trim() takes its arena and
+  // retires that chunk anyway (the arena's next user refills): the surplus goes, the
+  // count is the live blocks, so when another thread frees the last of them the chunk
+  // comes home through the arena's remote stack, and the next trim() gives it back.
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  std::vector<void*> blocks;
+  std::thread([&] {
+    for (int i = 0; i < 4; ++i) blocks.push_back(r.allocate(100, 8));  // all in its first chunk
+  }).join();
+  BOOST_REQUIRE(chunkpmr::test::chunk_span(blocks.front()).base ==
+                chunkpmr::test::chunk_span(blocks.back()).base);
+  r.trim();
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 0u);
+  for (void* p : blocks) r.deallocate(p, 100, 8);  // no arena here: the remote path
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);  // the last free pushed it
+  r.trim();
+  BOOST_TEST(r.stats().bytes_held == 0u);
+  BOOST_TEST(counting.outstanding_chunks() == 0u);
+}
