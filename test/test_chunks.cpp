@@ -8,6 +8,7 @@
 
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -401,7 +402,7 @@ BOOST_AUTO_TEST_CASE(stats_track_bytes_held_and_peak) {
   BOOST_TEST(s.chunks_released_by_owner == 4u);
 }
 
-BOOST_AUTO_TEST_CASE(regions_grow_to_one_mib_and_go_back_exactly) {
+BOOST_AUTO_TEST_CASE(regions_double_with_what_the_arena_holds_and_go_back_exactly) {
   // A growing arena asks upstream for regions of 1, 1, 2, 4, 8, 16, 32, ... frames: as
   // many as it holds, so at most one call per MiB once past the first MiB. From 16
   // frames on a region is an ordinary request one frame larger. Each goes back with the
@@ -513,6 +514,30 @@ BOOST_AUTO_TEST_CASE(an_ordinary_region_request_holds_its_frames_wherever_upstre
   }
 }
 
+BOOST_AUTO_TEST_CASE(regions_stop_doubling_at_256_frames) {
+  // 256 frames (16 MiB) is the largest region: glibc raises its mmap threshold only for
+  // blocks up to 32 MiB, and a region that stays under it comes from glibc's heap the
+  // next time. Past 512 frames held, every further region has 256 frames.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting,
+                                            .initial_chunk_bytes = kChunk64K,
+                                            .first_buffer = false});
+    // 800 frames' worth of 1000-byte blocks (never written: only the chunk headers are
+    // touched): regions of 1, 1, 2, ... 256, then 256 and 256.
+    for (int i = 0; i < 800 * 65; ++i) chunkpmr::test::allocate_and_keep(r, 1000, 8);
+    const auto history = counting.chunk_history();
+    BOOST_REQUIRE(history.size() == 12u);
+    for (std::size_t i = 9; i < history.size(); ++i) {
+      BOOST_TEST(history[i].bytes == 257 * kChunk64K);
+      BOOST_TEST(history[i].alignment == alignof(std::max_align_t));
+    }
+    BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {
   // One live block keeps a 16-frame region out; its other frames' chunks are emptied
   // and, with no chunk cache, given back to the region. Growing again takes those
@@ -584,5 +609,384 @@ BOOST_AUTO_TEST_CASE(max_chunk_bytes_caps_the_ratchet_and_packs_class_frames) {
     BOOST_TEST(counting.outstanding_blocks() == 0u);
     BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
   }
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// Fills the chunk whose first block is `first` with 8-byte blocks, then frees all but
+// the last of them in allocation order (no LIFO rollback, and the chunk never empties,
+// so it is not rewound): when the next refill retires it, its live set is one block.
+// Returns the block left live.
+void* fill_and_free_all_but_last(ChunkProviderResource& r, void* first) {
+  const chunkpmr::test::ChunkSpan span = chunk_span(first);
+  BOOST_REQUIRE(reinterpret_cast<std::uintptr_t>(first) == span.base + kHeader);
+  std::vector<void*> blocks{first};
+  const std::size_t n = (span.bytes - kHeader) / 8;
+  while (blocks.size() < n) {
+    void* p = r.allocate(8, 8);
+    BOOST_REQUIRE(chunk_span(p).base == span.base);
+    blocks.push_back(p);
+  }
+  for (std::size_t i = 0; i + 1 < n; ++i) r.deallocate(blocks[i], 8, 8);
+  return blocks.back();
+}
+
+// Allocates 8-byte blocks until one lands in a new chunk, keeping every block of the
+// chunk that holds `first` live (appended to `live`). Returns the new chunk's first block.
+void* fill_live(ChunkProviderResource& r, void* first, std::vector<void*>& live) {
+  const std::uintptr_t base = chunk_span(first).base;
+  live.push_back(first);
+  for (;;) {
+    void* p = r.allocate(8, 8);
+    if (chunk_span(p).base != base) return p;
+    live.push_back(p);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(ratchet_holds_while_the_live_set_is_small_and_lower_class_frames_go) {
+  // The ratchet grows only past a chunk that retires mostly live: chunks whose blocks
+  // were nearly all freed keep the class where it is. A class needed again comes from
+  // a class frame; once the ratchet moves past that class the frame is stopped, so it
+  // goes back with its last chunk instead of being pinned by the arena's reference.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false});
+    void* a = r.allocate(8, 8);  // refill 1: 512 B; nothing retired yet, the ratchet moves to 1 KiB
+    BOOST_TEST(chunk_span(a).bytes == 512u);
+    void* keep_a = fill_and_free_all_but_last(r, a);
+    void* b = r.allocate(8, 8);  // refill 2: 1 KiB; the 512-byte chunk retired nearly empty
+    BOOST_TEST(chunk_span(b).bytes == 1024u);
+    void* keep_b = fill_and_free_all_but_last(r, b);
+    void* c = r.allocate(8, 8);  // refill 3: the ratchet held, 1 KiB again, from a class frame
+    BOOST_TEST(chunk_span(c).bytes == 1024u);
+    BOOST_TEST(chunk_span(c).frame != chunk_span(a).frame);
+    std::vector<void*> live;
+    void* d = fill_live(r, c, live);  // refill 4: still 1 KiB (the ratchet moves after it)
+    BOOST_TEST(chunk_span(d).bytes == 1024u);
+    BOOST_TEST(chunk_span(d).frame == chunk_span(c).frame);
+    void* e = fill_live(r, d, live);  // refill 5: 2 KiB, back in the small-class block
+    BOOST_TEST(chunk_span(e).bytes == 2048u);
+    BOOST_TEST(chunk_span(e).frame == chunk_span(a).frame);
+    // Both 1 KiB class-frame chunks empty: the class frame (a region of its own) goes
+    // upstream; only the small-class block stays held.
+    BOOST_TEST(r.stats().bytes_held == 2 * kChunk64K);
+    for (void* p : live) r.deallocate(p, 8, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().bytes_held == kChunk64K);
+    r.deallocate(keep_a, 8, 8);
+    r.deallocate(keep_b, 8, 8);
+    r.deallocate(e, 8, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(class_frame_places_given_back_are_carved_again) {
+  // With chunks capped at 8 KiB and no chunk cache, an emptied chunk of a class frame
+  // gives its place back to the arena: the next 8 KiB chunk is carved there, before any
+  // place never used.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false, .max_chunk_bytes = 8192});
+    std::vector<void*> blocks{r.allocate(1000, 8)};
+    const std::uintptr_t block = chunk_span(blocks[0]).frame;  // the climb's small-class block
+    std::vector<chunkpmr::test::ChunkSpan> chunks;  // chunks carved from class frames
+    while (chunks.size() < 4) {
+      void* p = r.allocate(1000, 8);
+      blocks.push_back(p);
+      const chunkpmr::test::ChunkSpan span = chunk_span(p);
+      if (span.frame != block && (chunks.empty() || span.base != chunks.back().base)) chunks.push_back(span);
+    }
+    const chunkpmr::test::ChunkSpan freed = chunks[1];  // the class frame's second place
+    BOOST_REQUIRE(freed.bytes == 8192u);
+    BOOST_REQUIRE(freed.frame == chunks[3].frame);
+    std::vector<void*> kept;
+    for (void* p : blocks) {
+      if (chunk_span(p).base == freed.base) {
+        r.deallocate(p, 1000, 8);
+      } else {
+        kept.push_back(p);
+      }
+    }
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().cached_chunks == 0u);
+    const std::uintptr_t current = chunks.back().base;
+    void* p;
+    do {
+      p = r.allocate(1000, 8);
+      kept.push_back(p);
+    } while (chunk_span(p).base == current);
+    BOOST_TEST(chunk_span(p).base == freed.base);  // the given-back place, not place 5
+    for (void* q : kept) r.deallocate(q, 1000, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_class_frame_given_back_whole_is_taken_again_whole) {
+  // A full class frame whose chunks all come back returns to its region (which stays:
+  // another frame of it is out); none of its places may linger on the arena's list of
+  // given-back places, or the frame would be carved twice when it is taken again.
+  // Every live block keeps its contents and no two live chunks overlap.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false, .max_chunk_bytes = 8192});
+    std::vector<void*> blocks;
+    std::vector<std::uintptr_t> frames;  // class frames, in the order they were started
+    std::uintptr_t block = 0;            // the climb's small-class block
+    auto allocate = [&] {
+      void* p = r.allocate(1000, 8);
+      chunkpmr::test::fill_pattern(p, 1000, reinterpret_cast<std::uintptr_t>(p));
+      blocks.push_back(p);
+      const chunkpmr::test::ChunkSpan span = chunk_span(p);
+      if (block == 0) block = span.frame;
+      if (span.frame != block && (frames.empty() || frames.back() != span.frame)) {
+        frames.push_back(span.frame);
+      }
+    };
+    while (frames.size() < 3) allocate();  // two full class frames, a third started
+    const std::uintptr_t whole = frames[1];
+    std::vector<void*> kept;
+    for (void* p : blocks) {
+      if (chunk_span(p).frame == whole) {
+        r.deallocate(p, 1000, 8);
+      } else {
+        kept.push_back(p);
+      }
+    }
+    blocks = kept;
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    for (int i = 0; i < 160; ++i) allocate();  // 20 more chunks: the freed frame is taken again
+    BOOST_TEST(std::count_if(blocks.begin(), blocks.end(),
+                             [&](void* p) { return chunk_span(p).frame == whole; }) > 0);
+    std::vector<std::uintptr_t> addresses;
+    for (void* p : blocks) {
+      BOOST_TEST(chunkpmr::test::check_pattern(p, 1000, reinterpret_cast<std::uintptr_t>(p)));
+      addresses.push_back(reinterpret_cast<std::uintptr_t>(p));
+    }
+    std::sort(addresses.begin(), addresses.end());
+    for (std::size_t i = 1; i < addresses.size(); ++i) BOOST_TEST(addresses[i] - addresses[i - 1] >= 1000u);
+    for (void* p : blocks) r.deallocate(p, 1000, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(raising_the_floor_by_one_class_evicts_a_cached_chunk) {
+  // A chunk cached at the floor's class is evicted as soon as a refill asks for the
+  // next class up: the cache never hands out a chunk smaller than what is asked for.
+  // Chunks are capped at 1 KiB so that a 1 KiB chunk can be cached at floor 1.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
+                                            .max_chunk_bytes = 1024});
+    void* a = r.allocate(400, 8);  // 512 B
+    void* b = r.allocate(900, 8);  // 1 KiB: the floor rises to class 1
+    void* c = r.allocate(900, 8);  // another 1 KiB chunk; b's chunk retires with b live
+    BOOST_TEST(chunk_span(b).bytes == 1024u);
+    BOOST_TEST(chunk_span(c).bytes == 1024u);
+    BOOST_TEST(chunk_span(b).base != chunk_span(c).base);
+    r.deallocate(b, 900, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path without a refill: b's chunk is cached
+    BOOST_TEST(r.stats().cached_chunks == 1u);
+    BOOST_TEST(r.stats().cached_bytes == 1024u);
+    void* d = r.allocate(1500, 8);  // a refill that needs 2 KiB: the floor rises to class 2
+    BOOST_TEST(chunk_span(d).bytes == 2048u);
+    BOOST_TEST(r.stats().cached_chunks == 0u);  // the 1 KiB chunk was evicted, not reused
+    BOOST_TEST(r.stats().cached_bytes == 0u);
+    BOOST_TEST(r.stats().chunk_reuses == 0u);
+    r.deallocate(a, 400, 8);
+    r.deallocate(c, 900, 8);
+    r.deallocate(d, 1500, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(cache_stats_follow_a_refill_that_takes_a_cached_chunk) {
+  // stats().cached_chunks and cached_bytes drop when a refill takes its chunk from the
+  // cache, and the chunk is the one that was cached.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K,
+                                          .first_buffer = false});
+  std::vector<void*> first;
+  void* p = r.allocate(1000, 8);
+  const std::uintptr_t first_base = chunk_span(p).base;
+  while (chunk_span(p).base == first_base) {
+    first.push_back(p);
+    p = r.allocate(1000, 8);
+  }
+  std::vector<void*> second{p};  // p opened the second chunk
+  for (void* q : first) r.deallocate(q, 1000, 8);
+  r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path without a refill: the first chunk is cached
+  BOOST_TEST(r.stats().cached_chunks == 1u);
+  BOOST_TEST(r.stats().cached_bytes == kChunk64K);
+  const std::size_t calls = counting.allocations();
+  do {
+    p = r.allocate(1000, 8);
+    second.push_back(p);
+  } while (chunk_span(p).base == chunk_span(second.front()).base);
+  BOOST_TEST(chunk_span(p).base == first_base);  // the refill took the cached chunk
+  BOOST_TEST(counting.allocations() == calls);
+  BOOST_TEST(r.stats().chunk_reuses == 1u);
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+  BOOST_TEST(r.stats().cached_bytes == 0u);
+  for (void* q : second) r.deallocate(q, 1000, 8);
+}
+
+BOOST_AUTO_TEST_CASE(lifo_free_rolls_back_a_zero_byte_block) {
+  // A zero-byte block takes one byte; freeing it with size 0 is the same one-byte
+  // LIFO free, so the next zero-byte request gets the same address.
+  ChunkProviderResource r(chunks_only(std::pmr::get_default_resource()));
+  void* keep = r.allocate(24, 8);
+  void* p = r.allocate(0, 1);
+  r.deallocate(p, 0, 1);
+  BOOST_TEST(r.allocate(0, 1) == p);
+  void* q = r.allocate(0, 1);
+  BOOST_TEST(q == static_cast<std::byte*>(p) + 1);
+  r.deallocate(q, 0, 1);
+  r.deallocate(p, 0, 1);
+  r.deallocate(keep, 24, 8);
+}
+
+BOOST_AUTO_TEST_CASE(owner_free_of_a_one_shot_chunk_counts_as_released_by_owner) {
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  void* small = r.allocate(8, 8);
+  void* big = r.allocate(70000, 8);
+  BOOST_TEST(r.stats().oversized_chunks_allocated == 1u);
+  BOOST_TEST(r.stats().chunks_released_by_owner == 0u);
+  BOOST_TEST(counting.outstanding_chunks_of_size(70000 + kHeader) == 1u);
+  r.deallocate(big, 70000, 8);  // goes upstream at once
+  BOOST_TEST(counting.outstanding_chunks_of_size(70000 + kHeader) == 0u);
+  BOOST_TEST(r.stats().chunks_released_by_owner == 1u);
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 0u);
+  BOOST_TEST(r.stats().cached_chunks == 0u);
+  r.deallocate(small, 8, 8);
+}
+
+BOOST_AUTO_TEST_CASE(remote_frees_then_owner_frees_rewind_the_current_chunk_then_it_retires) {
+  // Another thread frees some blocks of the owner's current chunk, the owner frees the
+  // rest: the chunk is empty and rewound in place. More handouts fill it; it retires
+  // with those blocks live, and when another thread frees them all it comes home once,
+  // whole, to the cache.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K,
+                                          .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(r.allocate(1000, 8));
+  const std::uintptr_t base = chunk_span(blocks.front()).base;
+  BOOST_REQUIRE(chunk_span(blocks.back()).base == base);
+  std::thread([&] {
+    for (int i = 0; i < 20; ++i) r.deallocate(blocks[static_cast<std::size_t>(i)], 1000, 8);
+  }).join();
+  for (std::size_t i = 20; i < blocks.size(); ++i) r.deallocate(blocks[i], 1000, 8);
+  void* again = r.allocate(1000, 8);
+  BOOST_TEST(again == blocks.front());  // rewound in place
+  std::vector<void*> filled{again};
+  void* next;
+  for (;;) {
+    next = r.allocate(1000, 8);
+    if (chunk_span(next).base != base) break;
+    filled.push_back(next);
+  }
+  BOOST_TEST(filled.size() == 65u);  // the whole payload again, from its start
+  BOOST_TEST(r.stats().chunks_released_by_owner == 0u);
+  std::thread([&] {
+    for (void* p : filled) r.deallocate(p, 1000, 8);
+  }).join();
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);
+  BOOST_TEST(r.stats().cached_chunks == 0u);     // on the owner's remote stack
+  r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path takes it home
+  BOOST_TEST(r.stats().cached_chunks == 1u);
+  BOOST_TEST(r.stats().cached_bytes == kChunk64K);
+  r.deallocate(next, 1000, 8);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_arena_whose_regions_all_went_back_starts_small_again) {
+  // Region sizes follow what the arena holds now, not what it once held: after trim()
+  // with nothing live, growing again asks upstream for 1, 1, 2 ... frames once more.
+  CountingResource counting;
+  ChunkProviderResource r(ResourceOptions{.upstream = &counting, .initial_chunk_bytes = kChunk64K,
+                                          .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) blocks.push_back(r.allocate(1000, 8));  // 31 frames in 6 regions
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+  r.trim();
+  BOOST_TEST(counting.outstanding_chunks() == 0u);
+  const std::size_t before = counting.chunk_history().size();
+  blocks.clear();
+  for (int i = 0; i < 4 * 65; ++i) blocks.push_back(r.allocate(1000, 8));  // four chunks
+  const auto history = counting.chunk_history();
+  BOOST_REQUIRE(history.size() == before + 3);
+  BOOST_TEST(history[before].bytes == kChunk64K);
+  BOOST_TEST(history[before + 1].bytes == kChunk64K);
+  BOOST_TEST(history[before + 2].bytes == 2 * kChunk64K);
+  for (void* p : blocks) r.deallocate(p, 1000, 8);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_after_the_initial_buffer_start_at_twice_its_size) {
+  // As monotonic_buffer_resource's next buffer, the first chunk after a 4 KiB initial
+  // buffer is 8 KiB, whatever the first class would have been.
+  alignas(64) static std::byte buffer[4096];
+  CountingResource counting;
+  ChunkProviderResource r(buffer, sizeof buffer, &counting);
+  auto in_buffer = [&](void* p) {
+    return p >= static_cast<void*>(buffer) && p < static_cast<void*>(buffer + sizeof buffer);
+  };
+  void* p = r.allocate(100, 8);
+  BOOST_REQUIRE(in_buffer(p));
+  while (in_buffer(p)) p = r.allocate(100, 8);
+  BOOST_TEST(chunk_span(p).bytes == 8192u);
+  r.deallocate(p, 100, 8);
+}
+
+BOOST_AUTO_TEST_CASE(the_small_class_block_goes_back_once_the_climb_used_every_place) {
+  // Chunks capped at 32 KiB: the climb carves 2 KiB .. 32 KiB from one small-class
+  // block and, every place used, drops the arena's reference to it at once (later
+  // 32 KiB chunks are frames of their own). So the block goes back upstream with its
+  // last chunk, without a trim().
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false, .max_chunk_bytes = 32768});
+    std::vector<void*> blocks{r.allocate(1000, 8)};
+    const std::uintptr_t block = chunk_span(blocks[0]).frame;
+    BOOST_TEST(chunk_span(blocks[0]).bytes == 2048u);
+    std::size_t outside = 0;  // blocks in chunks of their own frames
+    while (outside < 40) {
+      void* p = r.allocate(1000, 8);
+      blocks.push_back(p);
+      outside += chunk_span(p).frame != block;
+    }
+    const std::size_t held = r.stats().bytes_held;
+    std::vector<void*> kept;
+    for (void* p : blocks) {
+      if (chunk_span(p).frame == block) {
+        r.deallocate(p, 1000, 8);
+      } else {
+        kept.push_back(p);
+      }
+    }
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().bytes_held == held - kChunk64K);  // the block's one-frame region went back
+    for (void* p : kept) r.deallocate(p, 1000, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }

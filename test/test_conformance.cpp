@@ -376,3 +376,21 @@ BOOST_AUTO_TEST_CASE(a_first_buffer_upstream_refused_is_asked_for_again) {
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(release_gives_the_first_buffers_budget_back) {
+  // release() returns the first buffer upstream and its bytes to the budget: the whole
+  // budget is there for the next first buffer.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 8192});
+    chunkpmr::test::allocate_and_keep(r, 100, 8);  // a 4096-byte first buffer
+    BOOST_TEST(r.stats().bytes_held == 4096u);
+    r.release();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    void* p = r.allocate(8000, 8);  // a first buffer of 8000 bytes: all but 192 of the budget
+    BOOST_TEST(counting.history().back().bytes == 8000u);
+    BOOST_TEST(r.stats().bytes_held == 8000u);
+    r.deallocate(p, 8000, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}

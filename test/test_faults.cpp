@@ -300,3 +300,23 @@ BOOST_AUTO_TEST_CASE(a_region_too_big_for_the_budget_is_halved) {
   BOOST_CHECK_THROW(for (int i = 0; i < 65; ++i) blocks.push_back(r.allocate(1000, 8)), std::bad_alloc);
   for (void* p : blocks) r.deallocate(p, 1000, 8);
 }
+
+BOOST_AUTO_TEST_CASE(a_first_buffer_the_budget_refused_is_asked_for_again) {
+  // The first request is too big for the budget (as a first buffer and as a chunk):
+  // the first buffer stays unclaimed, so the next, smaller request still gets one.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .byte_budget = 9000});
+    BOOST_CHECK_THROW(chunkpmr::test::allocate_and_keep(r, 10000, 8), std::bad_alloc);
+    BOOST_TEST(r.stats().bytes_held == 0u);
+    BOOST_TEST(counting.allocations() == 0u);
+    void* p = r.allocate(100, 8);
+    BOOST_REQUIRE(counting.allocations() == 1u);
+    BOOST_TEST(counting.history().back().bytes == 4096u);  // a first buffer, not a chunk
+    BOOST_TEST(counting.history().back().alignment == alignof(std::max_align_t));
+    BOOST_TEST(r.stats().bytes_held == 4096u);
+    r.deallocate(p, 100, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+

@@ -317,3 +317,40 @@ BOOST_FIXTURE_TEST_CASE(trim_loses_an_abandoned_arena_to_an_adopter, HookInstall
   r.trim();  // the adopter has exited: its arena is abandoned again and trimmed now
   BOOST_TEST(counting.outstanding_chunks() == 0u);
 }
+
+BOOST_FIXTURE_TEST_CASE(an_arena_being_trimmed_is_not_adopted, HookInstalled) {
+  // Race: trim() has taken a dead thread's arena (its owner is now "busy") and stops
+  // inside reclaim_abandoned; meanwhile a new thread attaches. A busy arena counts as
+  // in use: the new thread must get an arena of its own, and trim's release of the
+  // busy arena must not take an arena away from a running thread.
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  void* left = nullptr;
+  std::thread([&] { left = r.allocate(100, 8); }).join();  // exits with a current chunk
+  std::thread trimmer([&] {
+    arm(HookPoint::retire_before_reconcile);
+    r.trim();
+  });
+  wait_until_stopped();  // the dead thread's arena is busy, half reclaimed
+  std::binary_semaphore allocated{0};
+  std::binary_semaphore done{0};
+  void* from_new = nullptr;
+  std::thread newcomer([&] {
+    from_new = r.allocate(100, 8);
+    chunkpmr::test::fill_pattern(from_new, 100, 7);
+    allocated.release();
+    done.acquire();
+    r.deallocate(from_new, 100, 8);
+  });
+  allocated.acquire();
+  let_it_go();
+  trimmer.join();
+  BOOST_TEST(r.stats().live_thread_arenas == 1u);  // the newcomer's own arena
+  BOOST_TEST(chunkpmr::test::check_pattern(from_new, 100, 7));
+  done.release();
+  newcomer.join();
+  r.deallocate(left, 100, 8);
+  r.trim();
+  BOOST_TEST(r.stats().bytes_held == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <memory_resource>
 #include <mutex>
 #include <optional>
@@ -201,7 +202,9 @@ BOOST_FIXTURE_TEST_CASE(a_thread_that_only_freed_gets_the_owner_path_once_it_all
   // A thread's frees remember that it has no arena for the resource; when it then
   // allocates (and gets an arena) its own frees must take the owner's path: the LIFO
   // rollback shows it (the remote path would leave the cursor where it is).
-  ChunkProviderResource r;
+  // r serves from chunks: a block of a first buffer would be dropped by its address
+  // range before any lookup, and the "no arena" entry would never be set.
+  ChunkProviderResource r(chunks_only(std::pmr::get_default_resource()));
   ChunkProviderResource other;
   void* from_main = r.allocate(40, 8);
   std::thread([&] {
@@ -618,4 +621,208 @@ BOOST_AUTO_TEST_CASE(over_aligned_blocks_live_until_release_and_count_in_the_bud
   }  // the destructor gives `again` back
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// Steps a thread takes in a pthread key destructor that runs after chunkpmr's exit
+// hook: it frees the last block it allocated, then allocates again.
+struct AfterExitHook {
+  ChunkProviderResource* r = nullptr;
+  void* last = nullptr;
+  std::atomic<void*> again{nullptr};
+};
+AfterExitHook* g_after_exit_hook = nullptr;
+
+void free_then_allocate_after_the_exit_hook(void*) {
+  g_after_exit_hook->r->deallocate(g_after_exit_hook->last, 8, 8);
+  g_after_exit_hook->again.store(g_after_exit_hook->r->allocate(8, 8));
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(past_its_exit_hook_a_thread_no_longer_acts_as_its_arenas_owner,
+                        NoWorkerFailures) {
+  // After the exit hook the thread owns nothing: its one-entry caches and its token are
+  // gone, so a free takes the path of a thread without an arena (one atomic decrement,
+  // no LIFO rollback of its former arena's cursor) and an allocation borrows an arena
+  // (the former one, whose owner is dead) and gives it back. Had the thread kept its
+  // cached entry or token, the free would have rolled the cursor back and the next
+  // block would reuse the freed address; had it taken a new token, its former arena
+  // would look owned by a running thread after it exited.
+  CountingResource counting;
+  {
+    ChunkProviderResource warm(chunks_only(&counting));
+    warm.deallocate(warm.allocate(8, 8), 8, 8);  // chunkpmr's exit key exists before ours
+    ChunkProviderResource r(chunks_only(&counting));
+    AfterExitHook steps;
+    steps.r = &r;
+    g_after_exit_hook = &steps;
+    pthread_key_t key;
+    BOOST_REQUIRE(pthread_key_create(&key, &free_then_allocate_after_the_exit_hook) == 0);
+    void* first = nullptr;
+    std::thread([&] {
+      pthread_setspecific(key, &steps);
+      first = r.allocate(8, 8);
+      steps.last = r.allocate(8, 8);
+      WORKER_CHECK(steps.last == static_cast<std::byte*>(first) + 8);
+    }).join();
+    pthread_key_delete(key);
+    void* again = steps.again.load();
+    BOOST_REQUIRE(again != nullptr);
+    BOOST_TEST(again == static_cast<std::byte*>(steps.last) + 8);  // bumped on, not rolled back
+    BOOST_TEST(r.stats().live_thread_arenas == 0u);
+    r.deallocate(again, 8, 8);
+    r.deallocate(first, 8, 8);
+    r.trim();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_thread_alternating_between_resources_keeps_one_arena_in_each,
+                        NoWorkerFailures) {
+  // The rule for a thread that uses several resources: its one-entry cache holds the
+  // resource it allocated from last and is simply replaced by the next one; nothing is
+  // evicted from any resource. Every other resource finds the thread's arena again on
+  // its own list, so each keeps one arena for the thread and goes on bumping the same
+  // chunk, and a free into a resource that is not the cached one still takes the
+  // owner's path (its LIFO rollback shows it).
+  CountingResource counting;
+  {
+    std::vector<std::unique_ptr<ChunkProviderResource>> resources;
+    for (int i = 0; i < 3; ++i) resources.push_back(std::make_unique<ChunkProviderResource>(chunks_only(&counting)));
+    std::vector<void*> first(3);
+    std::vector<void*> last(3);
+    for (int round = 0; round < 20; ++round) {
+      for (std::size_t i = 0; i < 3; ++i) {
+        void* p = resources[i]->allocate(8, 8);
+        if (round == 0) {
+          first[i] = p;
+        } else {
+          BOOST_TEST(p == static_cast<std::byte*>(last[i]) + 8);
+        }
+        last[i] = p;
+      }
+    }
+    resources[0]->deallocate(last[0], 8, 8);  // the cached entry is resources[2]
+    BOOST_TEST(resources[0]->allocate(8, 8) == last[0]);
+    for (auto& r : resources) {
+      BOOST_TEST(r->stats().live_thread_arenas == 1u);
+      BOOST_TEST(r->stats().normal_chunks_allocated == 1u);
+    }
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_upstream_allocating_while_a_thread_attaches_gives_it_no_second_arena,
+                        NoWorkerFailures) {
+  // A second thread's arena is memory from upstream, and this upstream logs into the
+  // very resource it serves: that nested allocation runs while the thread attaches, so
+  // it must borrow an arena rather than attach a second one for the same thread.
+  SelfLoggingUpstream upstream;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .first_buffer = false});
+    void* mine = r.allocate(8, 8);  // the main thread holds the inline arena
+    upstream.log = &r;
+    std::size_t live = 0;
+    std::thread([&] {
+      void* p = r.allocate(8, 8);  // attaches: its arena is asked of upstream, which logs here
+      live = r.stats().live_thread_arenas;
+      r.deallocate(p, 8, 8);
+    }).join();
+    upstream.log = nullptr;
+    BOOST_TEST(live == 2u);  // the main thread's, and one for the thread
+    r.deallocate(mine, 8, 8);
+  }
+  BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+  BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+}
+
+namespace {
+
+// An upstream that, once armed, frees one block of the resource it serves from inside
+// its next deallocate call (which the resource makes from one of its slow paths).
+class FreeingUpstream : public std::pmr::memory_resource {
+ public:
+  CountingResource counting;
+  std::pmr::memory_resource* resource = nullptr;
+  void* armed_block = nullptr;
+  std::size_t armed_bytes = 0;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return counting.allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    counting.deallocate(p, bytes, alignment);
+    if (void* block = armed_block) {
+      armed_block = nullptr;
+      resource->deallocate(block, armed_bytes, 8);
+    }
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_free_from_upstream_inside_a_slow_path_takes_the_remote_path) {
+  // Upstream frees the last live block of one of the owner's retired chunks while the
+  // owner's arena is in a slow path (giving a one-shot chunk back). The arena's lists
+  // may be mid-update, so that free must not take the owner's path: it is one atomic
+  // decrement, and the emptied chunk waits on the arena's remote stack as if another
+  // thread had freed it, until the next slow path takes it home.
+  FreeingUpstream upstream;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .initial_chunk_bytes = 65536,
+                                            .first_buffer = false});
+    upstream.resource = &r;
+    std::vector<void*> first;
+    void* p = r.allocate(1000, 8);
+    const std::uintptr_t base = chunkpmr::test::chunk_span(p).base;
+    while (chunkpmr::test::chunk_span(p).base == base) {
+      first.push_back(p);
+      p = r.allocate(1000, 8);
+    }
+    void* last = first.back();  // the first chunk's last live block, from here on
+    first.pop_back();
+    for (void* q : first) r.deallocate(q, 1000, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
+    BOOST_TEST(r.stats().chunks_released_by_other_threads == 0u);
+    upstream.armed_block = last;
+    upstream.armed_bytes = 1000;
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // giving this one back, upstream frees `last`
+    BOOST_TEST(upstream.armed_block == nullptr);
+    BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);
+    BOOST_TEST(r.stats().cached_chunks == 0u);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // the next slow path takes it home
+    BOOST_TEST(r.stats().cached_chunks == 1u);
+    r.deallocate(p, 1000, 8);
+  }
+  BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+  BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(trim_retires_an_abandoned_arenas_current_chunk_even_with_live_blocks,
+                        NoWorkerFailures) {
+  // A thread exits with live blocks in its current chunk. trim() takes its arena and
+  // retires that chunk anyway (the arena's next user refills): the surplus goes, the
+  // count is the live blocks, so when another thread frees the last of them the chunk
+  // comes home through the arena's remote stack, and the next trim() gives it back.
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  std::vector<void*> blocks;
+  std::thread([&] {
+    for (int i = 0; i < 4; ++i) blocks.push_back(r.allocate(100, 8));  // all in its first chunk
+  }).join();
+  BOOST_REQUIRE(chunkpmr::test::chunk_span(blocks.front()).base ==
+                chunkpmr::test::chunk_span(blocks.back()).base);
+  r.trim();
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 0u);
+  for (void* p : blocks) r.deallocate(p, 100, 8);  // no arena here: the remote path
+  BOOST_TEST(r.stats().chunks_released_by_other_threads == 1u);  // the last free pushed it
+  r.trim();
+  BOOST_TEST(r.stats().bytes_held == 0u);
+  BOOST_TEST(counting.outstanding_chunks() == 0u);
 }
