@@ -71,6 +71,10 @@ ThreadArena* find_own_arena(const ResourceState& resource) noexcept {
 
 ThreadArena* find_or_attach_arena(ResourceState& resource) {
   ThreadState& ts = t_thread;
+  // The thread's cached entry first: a slow path after a fast-path miss (a full chunk,
+  // an over-aligned request, which skips the fast path) needs no walk. The entry is
+  // only ever set to an arena this thread owns, and cleared at its exit hook.
+  if (ts.mru_id == resource.id) return ts.mru_arena;
   const std::uint64_t token = thread_token();
   if (token == 0 || ts.attaching_id == resource.id) return nullptr;
   ThreadArena* arena = find_owned_by(resource, token);

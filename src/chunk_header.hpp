@@ -4,7 +4,9 @@
 // Layout: one 64-byte cache line at the chunk base, the payload right after it. The
 // header is the only per-chunk metadata; it is found from any allocation by masking
 // to the 64 KiB frame and, inside a small-class block, rounding the offset down to a
-// power of two (see size_classes.hpp and chunk_of below).
+// power of two (see size_classes.hpp and chunk_of below). An over-aligned block's
+// header (kOverAlignedClass) is the exception: it sits after the block, found from
+// (p, bytes), never by masking.
 //
 // A small-class block or a class frame is described by a header of the same type at
 // its frame base, with size_class kSmallBlockClass or kClassFrameBase + c. Its
@@ -83,8 +85,10 @@ struct alignas(64) ChunkHeader {
   std::uint16_t region_frames;
   std::uint16_t frames_out;
   std::uint16_t frames_touched;
-  std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, or a carved frame's kind
-  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127)
+  std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, kOverAlignedClass, or a
+                            // carved frame's kind
+  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127); for
+                              // an over-aligned block, log2 of its alignment
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }

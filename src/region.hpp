@@ -14,9 +14,10 @@
 // than the next request of the same size asks for. So the largest aligned size an
 // arena uses is mmapped and munmapped every time, and its pages faulted in again. An
 // ordinary request is freed at its full size, glibc raises the threshold past it, and
-// the next region of that size comes from glibc's heap. The extra frame costs address
-// space only (at most 1/16 of the region; its untouched pages are never resident),
-// apart from the one word before the first frame that records the block's address.
+// the next region of that size comes from glibc's heap. The extra frame (at most 1/16
+// of the region) counts in bytes held and the budget, since it is held from upstream,
+// but is never resident beyond the page of the word before the first frame that
+// records the block's address.
 //
 // Sizing: each new region has as many frames as the arena already holds in regions,
 // rounded down to a power of two, between 1 and 256: an arena that grows asks upstream

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSL-1.0
 // chunkpmr — chunk size classes and the alignment rules that make masking work.
 //
-// Everything chunkpmr obtains for chunks starts at a 64 KiB-aligned address (a
-// "frame"), so clearing the low 16 bits of any pointer handed out finds the frame's
-// header. A frame is one of:
-//  - a chunk of its own: a class chunk (512 B .. 64 KiB) or a one-shot oversized
-//    chunk, obtained from upstream as (total_bytes, kChunkAlign);
+// Every chunk lives in a 64 KiB-aligned "frame" (a region's frames are 64 KiB-aligned
+// even when the region is an ordinary request: region.hpp), so clearing the low 16
+// bits of any pointer handed out from a chunk finds the frame's header. (Over-aligned
+// blocks are not in chunks; see kMaxChunkAlignment.) A frame is one of:
+//  - a chunk of its own: a 64 KiB class chunk (a region's frame), a one-shot oversized
+//    chunk (an upstream request (total_bytes, kChunkAlign)), or, under a budget too
+//    small for a frame, a small class chunk (its own request too);
 //  - a small-class block: a 64 KiB frame carved into the small classes 0..6, the
 //    chunk of class c at offset class_bytes(c) (the buddy layout: 512 B at 512,
 //    1 KiB at 1 KiB, ... 32 KiB at 32 KiB; the first 512 bytes hold the block's

@@ -86,7 +86,8 @@ class alignas(64) ThreadArena {
 
   // ---- Slow paths: the owning thread only ----
 
-  // Called after try_bump missed: refill, or a one-shot chunk for a large request.
+  // Called after try_bump missed (or skipped, for alignment above kMaxChunkAlignment):
+  // refill, a one-shot chunk for a large request, or an over-aligned block.
   // Throws std::bad_alloc (budget, upstream failure, size overflow); the arena stays
   // consistent.
   void* allocate_slow(std::size_t bytes, std::size_t alignment);

@@ -124,7 +124,8 @@ struct ResourceStats {
   /// or the last release().
   std::uint64_t chunk_reuses = 0;
   /// \brief Chunks emptied by their owning thread (its last live block freed there, or
-  /// found empty when retired), since construction or the last release().
+  /// found empty when retired), since construction or the last release(). One-shot
+  /// chunks and over-aligned blocks count as chunks here and below.
   std::uint64_t chunks_released_by_owner = 0;
   /// \brief Chunks emptied by a free on a thread other than their owner (handed back
   /// to the owner through its lock-free remote stack), since construction or the last
@@ -148,11 +149,12 @@ struct ResourceStats {
 ///
 /// Use it where `std::pmr::monotonic_buffer_resource` or a pool resource would be
 /// used. Each thread allocates from its own arena in the resource; memory comes from
-/// the upstream resource in 64 KiB-aligned chunks (and, first, one ordinary first
-/// buffer: see ResourceOptions::first_buffer). A chunk whose blocks are all freed is
-/// cached by its thread, or goes back upstream beyond
-/// ResourceOptions::max_cached_bytes_per_thread. Alignments up to 16 KiB are served
-/// from chunks; larger ones pass through to upstream.
+/// the upstream resource in chunks of at most 64 KiB, on 64 KiB frames that come from
+/// upstream in regions of 1 to 256 frames (and, first, one ordinary first buffer: see
+/// ResourceOptions::first_buffer). A chunk whose blocks are all freed is cached by its
+/// thread, or goes back upstream beyond ResourceOptions::max_cached_bytes_per_thread.
+/// Alignments up to 16 KiB are served from chunks; a larger one is an upstream request
+/// of its own.
 ///
 /// \threadsafety Any number of threads may call `allocate`, `deallocate`, trim(),
 /// stats(), options() and upstream_resource() concurrently on the same resource, and a
@@ -308,7 +310,7 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   ///
   /// \effects At once, for the calling thread's arena and for every arena whose thread
   /// has exited: gives back upstream its cached chunks, the chunks other threads
-  /// emptied for it, and its current chunk if no block in it is live (a 64 KiB region
+  /// emptied for it, and its current chunk if no block in it is live (a region
   /// goes back once none of its frames is in use). Every other running thread is
   /// asked to do the same for its own arena, which it does at its next refill. Live
   /// blocks are untouched, and so is the first buffer. (An over-aligned block freed on
@@ -354,11 +356,14 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// \pre `alignment` is a power of two (checked in debug builds).
   /// \effects Bumps the calling thread's current chunk. When the block does not fit,
   /// refills from the thread's cache or from upstream: first the first buffer (see
-  /// ResourceOptions::first_buffer), then chunks, as `(bytes, 65536)` requests; a
-  /// block whose `bytes + alignment` exceed ResourceOptions::max_normal_alloc gets a
-  /// one-shot chunk of its own. An `alignment` above 16 KiB passes through to
-  /// upstream (one request per block, tracked so that release() gives it back). A
-  /// size no object can have is passed to upstream exactly as asked.
+  /// ResourceOptions::first_buffer), then chunks, carved from 64 KiB frames that come
+  /// from upstream in regions (below 16 frames `(frames * 65536, 65536)` requests, from
+  /// 16 frames on ordinary requests of one frame more); a block whose
+  /// `bytes + alignment` exceed ResourceOptions::max_normal_alloc gets a one-shot chunk
+  /// of its own. An `alignment` above 16 KiB gets an upstream request of its own, aligned
+  /// as asked, with a 64-byte header after the block; the thread's arena holds it like a
+  /// one-shot chunk, so release() gives it back. A size no object can have is passed to
+  /// upstream exactly as asked.
   /// \returns A pointer to at least `bytes` bytes aligned to `alignment`, which stays
   /// valid until it is deallocated, release() is called, or the resource is destroyed.
   /// \throws std::bad_alloc if the allocation would exceed
@@ -388,10 +393,12 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// \effects Makes the block's memory available again. A chunk whose last live block
   /// this was goes to its owning thread's cache (through the owner's lock-free remote
   /// stack if freed on another thread), or back upstream beyond the cache's cap; a
-  /// one-shot chunk and an over-aligned block go back upstream at once when freed on
-  /// the thread that allocated them, and otherwise at that thread's next refill (or a
-  /// trim() once it has exited). A block of the first buffer or of the caller's buffer
-  /// is reclaimed only by release().
+  /// one-shot chunk and an over-aligned block go back upstream at once when the thread
+  /// that allocated them frees them from its own code; freed on another thread (or from
+  /// upstream inside a slow path, or after that thread's exit hook), they wait on its
+  /// remote stack for its next slow path, or for trim() or adoption once it exited, and
+  /// count in bytes held meanwhile. A block of the first buffer or of the caller's
+  /// buffer is reclaimed only by release().
   /// \throws Nothing.
   /// \complexity Constant, plus the upstream `deallocate` calls above; at most one
   /// atomic read-modify-write on a free from a thread other than the block's owner.
