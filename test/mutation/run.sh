@@ -42,7 +42,7 @@ echo "unmutated suite:"
 echo "  passes"
 
 python3 - "$list" "$work" "$mode" "$timeout_s" "${ids[@]}" <<'PY'
-import datetime, os, re, subprocess, sys, time
+import datetime, os, re, signal, subprocess, sys, time
 list_path, work, mode, timeout_s, *wanted = sys.argv[1:]
 timeout_s = int(timeout_s)
 mutants = []
@@ -89,6 +89,19 @@ def failing_cases(ctest_output):
             cases.append(name)
     return cases
 
+def run_in_own_group(cmd, cwd, timeout):
+    """subprocess.run with a timeout that kills the whole process group: a mutant can
+    hang a test's forked children, which must not outlive the run."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
 results = []
 started = time.time()
 for mid, kind, path, search, replace, what in chosen:
@@ -104,9 +117,8 @@ for mid, kind, path, search, replace, what in chosen:
             outcome = "killed (does not compile)"
         else:
             try:
-                test = subprocess.run(["ctest", "--stop-on-failure", "--output-on-failure"],
-                                      cwd=build_dir, capture_output=True, text=True,
-                                      timeout=timeout_s)
+                test = run_in_own_group(["ctest", "--stop-on-failure", "--output-on-failure"],
+                                        build_dir, timeout_s)
                 if test.returncode == 0:
                     outcome = "SURVIVED"
                 else:
