@@ -30,25 +30,23 @@ void release_budget(ResourceState& resource, std::size_t bytes) noexcept {
 
 namespace {
 
-void return_frame(ResourceState& resource, ChunkHeader* frame) noexcept {
-  const std::size_t total = frame->total_bytes;
-  // Poison the cookie so a stale free into this frame trips the debug check.
-  frame->cookie = 0;
-  frame->~ChunkHeader();
-  resource.upstream->deallocate(frame, total, kChunkAlign);
-  release_budget(resource, total);
-}
-
-// An over-aligned block and its header after it: one upstream block, aligned as the
-// header records (slots_carved holds log2 of the alignment).
-void return_over_aligned(ResourceState& resource, ChunkHeader* header) noexcept {
+// A chunk that is one upstream request of its own: `block` as upstream gave it,
+// total_bytes of it, `alignment` as asked. Poisons the cookie so a stale free into the
+// chunk trips the debug check.
+void give_back_own_request(ResourceState& resource, ChunkHeader* header, void* block,
+                           std::size_t alignment) noexcept {
   const std::size_t total = header->total_bytes;
-  const std::size_t alignment = std::size_t{1} << header->slots_carved;
-  void* block = reinterpret_cast<void*>(header->base() - (total - kHeaderBytes));
   header->cookie = 0;
   header->~ChunkHeader();
   resource.upstream->deallocate(block, total, alignment);
   release_budget(resource, total);
+}
+
+// An over-aligned block's header sits after the block, at the end of the request, and
+// records log2 of the alignment in slots_carved.
+void return_over_aligned(ResourceState& resource, ChunkHeader* header) noexcept {
+  void* block = reinterpret_cast<void*>(header->base() - (header->total_bytes - kHeaderBytes));
+  give_back_own_request(resource, header, block, std::size_t{1} << header->slots_carved);
 }
 
 }  // namespace
@@ -124,7 +122,7 @@ void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chu
   } else if (chunk->region != nullptr) {
     frames.give_back(resource, chunk);
   } else {
-    return_frame(resource, chunk);
+    give_back_own_request(resource, chunk, chunk, kChunkAlign);
   }
 }
 

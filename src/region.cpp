@@ -21,12 +21,9 @@ void*& upstream_block_slot(ChunkHeader* region) noexcept {
   return reinterpret_cast<void**>(region)[-1];
 }
 
-void* upstream_block_of(ChunkHeader* region) noexcept { return upstream_block_slot(region); }
-
 void* obtain_region_memory(ResourceState& r, unsigned frames) {
-  const std::size_t bytes = region_request_bytes(frames);
-  if (frames < kOrdinaryRequestFrames) return allocate_reserved(r, bytes, kChunkAlign);
-  void* block = allocate_reserved(r, bytes, alignof(std::max_align_t));
+  void* block = allocate_reserved(r, region_request_bytes(frames), region_request_alignment(frames));
+  if (!region_is_ordinary_request(frames)) return block;
   const auto first = (reinterpret_cast<std::uintptr_t>(block) + sizeof(void*) + kChunkAlign - 1) &
                      ~static_cast<std::uintptr_t>(kChunkAlign - 1);
   // first - block <= kChunkAlign, so frames * kChunkAlign bytes from `first` fit.
@@ -116,12 +113,9 @@ void FrameSource::release_region(ResourceState& r, ChunkHeader* region) noexcept
   const unsigned frames = region->region_frames;
   frames_held_ -= frames;
   region->~ChunkHeader();
+  void* block = region_is_ordinary_request(frames) ? upstream_block_slot(region) : region;
   const std::size_t bytes = region_request_bytes(frames);
-  if (frames < kOrdinaryRequestFrames) {
-    r.upstream->deallocate(region, bytes, kChunkAlign);
-  } else {
-    r.upstream->deallocate(upstream_block_of(region), bytes, alignof(std::max_align_t));
-  }
+  r.upstream->deallocate(block, bytes, region_request_alignment(frames));
   release_budget(r, bytes);
 }
 

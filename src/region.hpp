@@ -50,8 +50,14 @@ inline constexpr unsigned kMaxRegionFrames = 256;
 inline constexpr unsigned kOrdinaryRequestFrames = 16;
 
 // What upstream is asked for a region of `frames` frames (and given back with).
+constexpr bool region_is_ordinary_request(unsigned frames) noexcept {
+  return frames >= kOrdinaryRequestFrames;
+}
 constexpr std::size_t region_request_bytes(unsigned frames) noexcept {
-  return (std::size_t{frames} + (frames >= kOrdinaryRequestFrames ? 1 : 0)) * kChunkAlign;
+  return (std::size_t{frames} + (region_is_ordinary_request(frames) ? 1 : 0)) * kChunkAlign;
+}
+constexpr std::size_t region_request_alignment(unsigned frames) noexcept {
+  return region_is_ordinary_request(frames) ? alignof(std::max_align_t) : kChunkAlign;
 }
 
 class FrameSource {
