@@ -124,9 +124,10 @@ for mid, kind, path, search, replace, what in chosen:
                 else:
                     failed = [m.group(1) for l in test.stdout.splitlines()
                               for m in [re.search(r"Test +#\d+: (\S+) .*(\*\*\*|Subprocess|Exception|Timeout)", l)] if m]
-                    outcome = "killed by " + (",".join(failed) if failed else "the suite")
+                    by = ",".join(failed) or "the suite"
+                    outcome = "killed by " + by
                     cases = failing_cases(test.stdout)
-                    killers = (",".join(failed) or "the suite") + (": " + ", ".join(f"`{c}`" for c in cases) if cases else "")
+                    killers = by + (": " + ", ".join(f"`{c}`" for c in cases) if cases else "")
             except subprocess.TimeoutExpired:
                 outcome = "timed out (killed)"
                 killers = "the suite hangs (timeout)"
