@@ -47,6 +47,9 @@ inline constexpr unsigned kOverAlignedClass = 0x81;
 inline constexpr unsigned kClassFrameBase = 0xF0;
 inline constexpr unsigned kSmallBlockClass = 0xFE;
 inline constexpr unsigned kLargestClassFrameClass = 5;  // 16 KiB: three chunks per frame
+// The class an arena's chunks shrink to when blocks with random lifetimes pin them
+// (live_share.hpp): 4 KiB, a page.
+inline constexpr unsigned kPinnedClass = 3;
 // Larger alignments bypass chunks (they could push the start past the first 64 KiB):
 // such a block is one upstream request of its own, aligned as asked, with its header
 // (kOverAlignedClass) after the block at the next 64-byte boundary, where deallocate

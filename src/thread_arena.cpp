@@ -115,22 +115,41 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
     chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
-  if (current_is_mostly_live()) ratchet_ = std::min(size_class + 1, resource_->max_class);
+  move_ratchet(size_class);
   retire_current();
   install(chunk);
 }
 
-bool ThreadArena::current_is_mostly_live() const noexcept {
+// Where the next refill's class starts, decided as the chunk of `size_class` replaces
+// the current one.
+void ThreadArena::move_ratchet(unsigned size_class) noexcept {
+  live_share_.sample(held_, current_);
+  if (live_share_.pinning(frames_.frames_held())) {
+    // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
+    // page. Larger cached chunks would pin as much as before, so they go too.
+    if (ratchet_ > kPinnedClass) --ratchet_;
+    if (cache_ceiling_ > ratchet_) {
+      cache_ceiling_ = static_cast<std::uint8_t>(ratchet_);
+      cache_.shed_above(cache_ceiling_, [this](ChunkHeader* c) { give_back(c); });
+      publish_cache_stats();
+    }
+    return;
+  }
   // The ratchet grows chunks while what the thread allocates stays alive (each refill
   // then costs less per byte). When most of a filled chunk's blocks are already freed,
   // the live set is smaller than the chunk: a larger one would only hold more memory
   // (and touch more of it) for the same blocks, so the class stays where it is. A
   // heuristic: remote frees are read with a relaxed load, a stale count only errs
-  // towards growing.
-  if (current_ == nullptr) return true;  // the initial buffer, or nothing yet
-  const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
-  const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
-  return std::uint64_t{live} * 4 >= handouts;
+  // towards growing. The initial buffer, or nothing yet, counts as live.
+  if (current_ != nullptr) {
+    const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
+    const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
+    live_share_.retired(cursor_ - current_->payload(), handouts);
+    if (std::uint64_t{live} * 4 < handouts) return;
+  }
+  if (!live_share_.allows_growth(frames_.frames_held())) return;
+  ratchet_ = std::min(size_class + 1, resource_->max_class);
+  cache_ceiling_ = static_cast<std::uint8_t>(std::max<unsigned>(cache_ceiling_, ratchet_));
 }
 
 bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignment) {
@@ -228,7 +247,7 @@ void ThreadArena::release_reference(ChunkHeader* chunk, ThreadArena* caller) noe
 }
 
 void ThreadArena::release_owned(ChunkHeader* chunk) noexcept {
-  const bool cacheable = chunk->size_class <= kLargestClass &&  // not one-shot, not over-aligned
+  const bool cacheable = chunk->size_class <= cache_ceiling_ &&  // not one-shot, not over-aligned
                          chunk->size_class >= cache_.floor() &&
                          cache_.bytes() + chunk->total_bytes <= resource_->max_cached_bytes_per_thread;
   if (cacheable) {
@@ -297,7 +316,7 @@ ChunkHeader* ThreadArena::carve_from_block(unsigned size_class) {
     small_block_->refcount.store(1, std::memory_order_relaxed);  // our reference
   }
   ChunkHeader* chunk = carve_chunk(small_block_, class_bytes(size_class), size_class, this);
-  next_carve_class_ = size_class + 1;
+  next_carve_class_ = static_cast<std::uint8_t>(size_class + 1);
   if (!is_small_class(next_carve_class_)) stop_block();  // every place is used
   return chunk;
 }
@@ -409,6 +428,7 @@ void ThreadArena::hold(ChunkHeader* chunk) noexcept {
 }
 
 void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
+  live_share_.forget(chunk);
   if (chunk->held_prev != nullptr) {
     chunk->held_prev->held_next = chunk->held_next;
   } else {

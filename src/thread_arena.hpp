@@ -20,6 +20,7 @@
 
 #include "chunk_cache.hpp"
 #include "chunk_header.hpp"
+#include "live_share.hpp"
 #include "region.hpp"
 
 #include <chunkpmr/chunk_provider_resource.hpp>
@@ -143,7 +144,7 @@ class alignas(64) ThreadArena {
   };
 
   void refill(std::size_t bytes, std::size_t alignment);
-  bool current_is_mostly_live() const noexcept;
+  void move_ratchet(unsigned size_class) noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);
   bool try_claim_initial_buffer(std::size_t bytes, std::size_t alignment);
@@ -183,6 +184,12 @@ class alignas(64) ThreadArena {
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   std::uint32_t frees_in_current_ = 0;  // owner frees into current_ since it was installed
   std::uint8_t slow_depth_ = 0;  // slow paths of this arena running on its thread
+  // Chunks of a class above this are not cached (owner only, slow paths): it falls to
+  // the ratchet when pinning makes the arena's chunks shrink, and rises with it again.
+  std::uint8_t cache_ceiling_ = kLargestClass;
+  // The lowest class whose place in the small-class block is still unused (see
+  // small_block_). Kept here, in a gap of this line, to keep the arena in 448 bytes.
+  std::uint8_t next_carve_class_ = 0;
   unsigned ratchet_ = 0;  // smallest class of the next refill
   ResourceState* resource_;
   ChunkHeader* pending_chunk_ = nullptr;  // retired chunk owed pending_frees_ decrements
@@ -191,12 +198,12 @@ class alignas(64) ThreadArena {
   // Owner thread only.
   LocalChunkCache cache_;
   ChunkHeader* held_ = nullptr;  // every chunk obtained or carved and not yet given back
-  // The small-class block this arena carves from (it holds one reference to it), and
-  // the lowest class whose place in a block is still unused: the climb up the ratchet
-  // takes each small class once. A class needed again comes from that class's class
-  // frame (one reference held while places remain).
+  LiveShareProbe live_share_;    // how much of the held chunks is live (live_share.hpp)
+  // The small-class block this arena carves from (it holds one reference to it); with
+  // next_carve_class_ above, the climb up the ratchet takes each small class once. A
+  // class needed again comes from that class's class frame (one reference held while
+  // places remain).
   ChunkHeader* small_block_ = nullptr;
-  unsigned next_carve_class_ = 0;
   ChunkHeader* class_frames_[kLargestClassFrameClass + 1] = {};
   std::uint8_t class_frame_next_[kLargestClassFrameClass + 1] = {};
   // Given-back chunks of class frames that still have other chunks out, per class:

@@ -990,3 +990,124 @@ BOOST_AUTO_TEST_CASE(the_small_class_block_goes_back_once_the_climb_used_every_p
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
+
+namespace {
+
+// A fixed pseudo-random sequence (xorshift64), so that the pinning tests are repeatable.
+struct Xorshift {
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  std::size_t below(std::size_t n) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<std::size_t>(state % n);
+  }
+};
+
+struct Slot {
+  void* p = nullptr;
+  std::size_t bytes = 0;
+};
+
+// Replaces random slots of `table` (random lifetimes: each block lives until its slot
+// is picked again), `steps` times, with blocks of 16..496 bytes.
+void replace_at_random(ChunkProviderResource& r, std::vector<Slot>& table, Xorshift& rng, long steps) {
+  for (long s = 0; s < steps; ++s) {
+    Slot& slot = table[rng.below(table.size())];
+    if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
+    slot.bytes = 16 + 16 * rng.below(31);
+    slot.p = r.allocate(slot.bytes, 8);
+    std::memset(slot.p, 0x5A, slot.bytes);
+  }
+}
+
+// The bytes of the chunks that hold the table's live blocks: memory no other block can
+// use until the last of those blocks is freed.
+std::size_t pinned_bytes(const std::vector<Slot>& table) {
+  std::map<std::uintptr_t, std::size_t> chunks;
+  for (const Slot& s : table) {
+    if (s.p != nullptr) chunks[chunk_span(s.p).base] = chunk_span(s.p).bytes;
+  }
+  std::size_t sum = 0;
+  for (const auto& [base, bytes] : chunks) sum += bytes;
+  return sum;
+}
+
+std::size_t live_bytes(const std::vector<Slot>& table) {
+  std::size_t sum = 0;
+  for (const Slot& s : table) sum += s.bytes;
+  return sum;
+}
+
+void free_table(ChunkProviderResource& r, std::vector<Slot>& table) {
+  for (Slot& s : table) {
+    if (s.p != nullptr) r.deallocate(s.p, s.bytes, 8);
+    s = Slot{};
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(random_lifetimes_shrink_chunks_to_a_page_and_bump_phases_grow_them_back) {
+  // Blocks with random lifetimes pin a chunk until the last of its blocks dies: once an
+  // arena holds several MiB of mostly dead chunks, its new chunks are 4 KiB, which pin
+  // less. A phase of blocks that stay alive (a bump workload) brings 64 KiB back.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(24000);  // about 6 MiB live
+    Xorshift rng;
+    replace_at_random(r, table, rng, 24000);  // filled: every chunk so far mostly live
+    void* probe = r.allocate(64, 8);
+    BOOST_TEST(chunk_span(probe).bytes == kChunk64K);
+    r.deallocate(probe, 64, 8);
+    replace_at_random(r, table, rng, 400000);
+    std::size_t small = 0;
+    for (int i = 0; i < 16; ++i) {
+      replace_at_random(r, table, rng, 1);
+      bool found = false;
+      for (const Slot& s : table) found = found || chunk_span(s.p).bytes == 4096u;
+      small += found ? 1 : 0;
+    }
+    BOOST_TEST(small == 16u);
+    // The chunks the live blocks pin hold a small multiple of the live bytes (with
+    // 64 KiB chunks throughout, this workload pins about 6 times its live bytes; so it
+    // does if the emptied 64 KiB chunks were cached and reused).
+    const std::size_t live = live_bytes(table);
+    BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
+    BOOST_TEST(pinned_bytes(table) < 4 * live);
+
+    // Every block freed, then 16 MiB that stay alive: full chunks, and the class grows
+    // back to 64 KiB.
+    free_table(r, table);
+    std::vector<void*> kept;
+    for (std::size_t total = 0; total < (std::size_t{16} << 20); total += 256) kept.push_back(r.allocate(256, 8));
+    BOOST_TEST(chunk_span(kept.back()).bytes == kChunk64K);
+    for (void* p : kept) r.deallocate(p, 256, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(blocks_freed_in_the_order_they_were_made_keep_chunks_large) {
+  // A queue of 6 MiB: every held chunk but the oldest is wholly live, so nothing is
+  // pinned and the chunks stay at 64 KiB.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> queue(24000);
+    Xorshift rng;
+    for (long s = 0; s < 400000; ++s) {
+      Slot& slot = queue[static_cast<std::size_t>(s) % queue.size()];
+      if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
+      slot.bytes = 16 + 16 * rng.below(31);
+      slot.p = r.allocate(slot.bytes, 8);
+    }
+    BOOST_TEST(chunk_span(queue[399999 % queue.size()].p).bytes == kChunk64K);
+    BOOST_TEST_MESSAGE("pinned " << pinned_bytes(queue) << " for " << live_bytes(queue) << " live");
+    BOOST_TEST(pinned_bytes(queue) < 2 * live_bytes(queue));
+    free_table(r, queue);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
