@@ -52,14 +52,26 @@ class LocalChunkCache {
   void raise_floor(unsigned size_class, GiveBack&& give_back) noexcept {
     if (size_class <= floor_) return;
     floor_ = size_class;
-    keep_if([this](const ChunkHeader* c) { return c->size_class >= floor_; }, give_back);
-  }
-
-  // Hands every chunk above `size_class` to `give_back` (an arena whose chunks shrink
-  // has no use for larger ones: reused, they would pin as much as before).
-  template <class GiveBack>
-  void shed_above(unsigned size_class, GiveBack&& give_back) noexcept {
-    keep_if([size_class](const ChunkHeader* c) { return c->size_class <= size_class; }, give_back);
+    ChunkHeader* keep = nullptr;
+    ChunkHeader* c = head_;
+    head_ = nullptr;
+    bytes_ = 0;
+    count_ = 0;
+    while (c != nullptr) {
+      ChunkHeader* next = c->next.load(std::memory_order_relaxed);
+      if (c->size_class < floor_) {
+        give_back(c);
+      } else {
+        c->next.store(keep, std::memory_order_relaxed);
+        keep = c;
+      }
+      c = next;
+    }
+    while (keep != nullptr) {
+      ChunkHeader* next = keep->next.load(std::memory_order_relaxed);
+      push(keep);
+      keep = next;
+    }
   }
 
   // Empties the cache into `give_back`.
@@ -77,30 +89,6 @@ class LocalChunkCache {
   }
 
  private:
-  template <class Keep, class GiveBack>
-  void keep_if(Keep&& keep_it, GiveBack&& give_back) noexcept {
-    ChunkHeader* keep = nullptr;
-    ChunkHeader* c = head_;
-    head_ = nullptr;
-    bytes_ = 0;
-    count_ = 0;
-    while (c != nullptr) {
-      ChunkHeader* next = c->next.load(std::memory_order_relaxed);
-      if (keep_it(c)) {
-        c->next.store(keep, std::memory_order_relaxed);
-        keep = c;
-      } else {
-        give_back(c);
-      }
-      c = next;
-    }
-    while (keep != nullptr) {  // back in their order (the list was reversed above)
-      ChunkHeader* next = keep->next.load(std::memory_order_relaxed);
-      push(keep);
-      keep = next;
-    }
-  }
-
   ChunkHeader* head_ = nullptr;
   std::size_t bytes_ = 0;
   std::uint32_t count_ = 0;  // for stats only; each cached chunk holds at least 512 B

@@ -126,13 +126,10 @@ void ThreadArena::move_ratchet(unsigned size_class) noexcept {
   live_share_.sample(held_, current_);
   if (live_share_.pinning(frames_.frames_held())) {
     // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
-    // page. Larger cached chunks would pin as much as before, so they go too.
+    // page. A larger chunk, reused, would be pinned as before: once emptied it is no
+    // longer cached (those cached already are used up first).
     if (ratchet_ > kPinnedClass) --ratchet_;
-    if (cache_ceiling_ > ratchet_) {
-      cache_ceiling_ = static_cast<std::uint8_t>(ratchet_);
-      cache_.shed_above(cache_ceiling_, [this](ChunkHeader* c) { give_back(c); });
-      publish_cache_stats();
-    }
+    cache_ceiling_ = static_cast<std::uint8_t>(std::min<unsigned>(cache_ceiling_, ratchet_));
     return;
   }
   // The ratchet grows chunks while what the thread allocates stays alive (each refill
