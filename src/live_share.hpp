@@ -11,16 +11,16 @@
 // large chunks: fewer refills, fewer headers.
 //
 // The probe tells them apart off the fast path: at each refill it reads the reference
-// count of one held chunk, taking the held list in turn, and keeps a running mean,
-// weighted by bytes, of the share of the sampled chunks still live (live blocks times
-// the mean block size the arena hands out, over the chunk's bytes; a cached chunk
-// counts as empty). The arena shrinks its chunk class while that share is low and it
-// holds enough for it to matter (pinning()), and lets the class grow again only when
-// the share is high (allows_growth()).
+// count of one held chunk, taking the held list in turn, and at the end of each pass
+// along the list publishes the share of the held bytes still live (live blocks times
+// the mean block size the arena hands out, summed over the chunks read, over their
+// bytes; a cached chunk counts as empty). The arena shrinks its chunk class while that
+// share is low and it holds enough for it to matter (pinning()), and lets the class
+// grow again only when the share is high (allows_growth()).
 //
 // Threading: the owner thread of the arena only (or whoever has the arena to itself),
 // like the held list it walks. The counts it reads are decremented by other threads:
-// relaxed loads, since a stale count only shifts the mean by one sample. A chunk on
+// relaxed loads, since a stale count only shifts the share by one chunk's worth. A chunk on
 // the held list has not gone back, so reading its header is safe; the arena tells the
 // probe before it unlinks a chunk (forget()), so the probe never keeps a chunk that
 // went back.
@@ -36,9 +36,10 @@ namespace chunkpmr::detail {
 
 class LiveShareProbe {
  public:
-  static constexpr std::uint32_t kWhole = 1u << 16;  // shares are in 1/65536ths
-  // Below this many 64 KiB frames (1 MiB) the arena holds too little for pinning to
-  // matter (a thread's few chunks in a short-lived or round-robin use).
+  static constexpr std::uint32_t kWhole = 1u << 15;  // shares are in 1/32768ths
+  // Below this many 64 KiB frames (4 MiB) an arena keeps its chunks as they are: the
+  // refills of smaller chunks would cost more time than the little memory they save
+  // (a thread's few chunks in a short-lived or round-robin use, a small table).
   static constexpr std::size_t kMinFramesHeld = 64;
 
   // A chunk is about to leave the held list (before its links change).
@@ -56,24 +57,31 @@ class LiveShareProbe {
     mean_block_bytes_ = static_cast<std::uint16_t>(mean == 0 ? bytes : mean + (bytes - mean) / 8);
   }
 
-  // Reads one held chunk (the next in turn along the list that starts at `held_head`);
-  // `current` is skipped, since its count holds the arena's surplus. The mean is
-  // weighted by the chunk's bytes, so that it is the share of held bytes that are live:
-  // after the arena moves to small chunks, its many new ones must not outvote the
-  // few large ones still pinned.
-  void sample(const ChunkHeader* held_head, const ChunkHeader* current) noexcept {
-    const ChunkHeader* chunk = next_ != nullptr ? next_ : held_head;
-    if (chunk == nullptr) return;
+  // Reads one held chunk: the next in turn along the list that starts at `held_head`.
+  // The share is taken over a whole pass along the list, weighted by bytes (live bytes
+  // of the chunks read over their bytes), and published when the pass ends: the list
+  // is in order of age, the newest chunks first and full, the oldest pinned, so a
+  // running mean would follow where the pass is rather than the whole. The current
+  // chunk's count holds the arena's surplus and reads as wholly live, which it nearly
+  // is (its blocks are the newest); a cached chunk reads as empty.
+  void sample(const ChunkHeader* held_head) noexcept {
+    const ChunkHeader* chunk = next_;
+    if (chunk == nullptr) {  // a pass ends (or the first begins)
+      if (bytes_sum_ != 0) share_ = static_cast<std::uint16_t>(std::uint64_t{live_sum_} * kWhole / bytes_sum_);
+      live_sum_ = 0;
+      bytes_sum_ = 0;
+      chunk = held_head;
+      if (chunk == nullptr) return;
+    }
     next_ = chunk->held_next;
-    if (chunk == current || chunk->size_class > kLargestClass || mean_block_bytes_ == 0) return;
+    if (chunk->size_class > kLargestClass || mean_block_bytes_ == 0) return;
     const std::uint64_t live = chunk->refcount.load(std::memory_order_relaxed);
-    const std::uint64_t bytes = chunk->total_bytes;  // <= 64 KiB
+    const std::uint64_t bytes = chunk->total_bytes;  // 512 B .. 64 KiB
     const std::uint64_t live_bytes = std::min(bytes, live * mean_block_bytes_);
-    const auto share = static_cast<std::int64_t>(live_bytes * kWhole / bytes);
-    const auto weight = static_cast<std::int64_t>(bytes);  // a 64 KiB chunk moves the mean by 1/8
-    share_ = static_cast<std::uint32_t>(static_cast<std::int64_t>(share_) +
-                                        (share - static_cast<std::int64_t>(share_)) * weight /
-                                            static_cast<std::int64_t>(8 * kChunkAlign));
+    live_sum_ += static_cast<std::uint32_t>((live_bytes + kUnit / 2) / kUnit);
+    bytes_sum_ += static_cast<std::uint32_t>(bytes / kUnit);
+    // An arena holding 128 GiB and more: publish early rather than overflow.
+    if (bytes_sum_ >= (std::uint32_t{1} << 31)) next_ = nullptr;
   }
 
   // The arena holds `frames_held` frames, on average less than a third live.
@@ -90,8 +98,12 @@ class LiveShareProbe {
   std::uint32_t share() const noexcept { return share_; }
 
  private:
-  const ChunkHeader* next_ = nullptr;   // the held chunk sampled next; null: the list's head
-  std::uint32_t share_ = kWhole;        // running mean of sampled live shares
+  static constexpr std::uint64_t kUnit = 64;  // the sums count bytes in 64-byte units
+
+  const ChunkHeader* next_ = nullptr;   // the held chunk read next; null: a pass ends
+  std::uint32_t live_sum_ = 0;          // this pass so far: live bytes / kUnit
+  std::uint32_t bytes_sum_ = 0;         // this pass so far: chunk bytes / kUnit
+  std::uint16_t share_ = kWhole;        // the last whole pass's live share
   std::uint16_t mean_block_bytes_ = 0;  // running mean of bytes per handout; 0: none yet
 };
 

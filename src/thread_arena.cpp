@@ -30,7 +30,7 @@ constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
 }  // namespace
 
 ThreadArena::ThreadArena(ResourceState& resource) noexcept
-    : ratchet_(resource.initial_class), resource_(&resource) {}
+    : ratchet_(static_cast<std::uint8_t>(resource.initial_class)), resource_(&resource) {}
 
 static_assert(sizeof(ThreadArena) <= ResourceState::kInlineArenaBytes &&
                   alignof(ThreadArena) <= ResourceState::kInlineArenaAlign,
@@ -108,7 +108,7 @@ void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignmen
 
 void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
-  const unsigned size_class = std::max(needed, ratchet_);
+  const unsigned size_class = std::max<unsigned>(needed, ratchet_);
   ChunkHeader* chunk = take_cached(size_class);
   if (chunk == nullptr) {
     // If this throws, the current chunk is still installed and still serves requests.
@@ -123,13 +123,13 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
 // Where the next refill's class starts, decided as the chunk of `size_class` replaces
 // the current one.
 void ThreadArena::move_ratchet(unsigned size_class) noexcept {
-  live_share_.sample(held_, current_);
+  live_share_.sample(held_);
   if (live_share_.pinning(frames_.frames_held())) {
     // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
     // page. A larger chunk, reused, would be pinned as before: once emptied it is no
     // longer cached (those cached already are used up first).
     if (ratchet_ > kPinnedClass) --ratchet_;
-    cache_ceiling_ = static_cast<std::uint8_t>(std::min<unsigned>(cache_ceiling_, ratchet_));
+    cache_ceiling_ = std::min(cache_ceiling_, ratchet_);
     return;
   }
   // The ratchet grows chunks while what the thread allocates stays alive (each refill
@@ -145,8 +145,8 @@ void ThreadArena::move_ratchet(unsigned size_class) noexcept {
     if (std::uint64_t{live} * 4 < handouts) return;
   }
   if (!live_share_.allows_growth(frames_.frames_held())) return;
-  ratchet_ = std::min(size_class + 1, resource_->max_class);
-  cache_ceiling_ = static_cast<std::uint8_t>(std::max<unsigned>(cache_ceiling_, ratchet_));
+  ratchet_ = static_cast<std::uint8_t>(std::min(size_class + 1, resource_->max_class));
+  cache_ceiling_ = std::max(cache_ceiling_, ratchet_);
 }
 
 bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignment) {
@@ -159,7 +159,7 @@ bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignm
   limit_ = range.end;
   // Chunks after the buffer start at about twice its size, as monotonic's buffers grow.
   const std::size_t next = std::min<std::size_t>(2 * (range.end - range.begin), kChunkAlign);
-  ratchet_ = std::max(ratchet_, std::min(class_for_bytes(next), resource_->max_class));
+  ratchet_ = std::max(ratchet_, static_cast<std::uint8_t>(std::min(class_for_bytes(next), resource_->max_class)));
   return true;
 }
 
@@ -491,7 +491,7 @@ void ThreadArena::return_every_chunk() noexcept {
   }
   stop_carving();
   next_carve_class_ = 0;
-  ratchet_ = resource_->initial_class;
+  ratchet_ = static_cast<std::uint8_t>(resource_->initial_class);
   publish_cache_stats();
 }
 

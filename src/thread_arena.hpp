@@ -184,16 +184,18 @@ class alignas(64) ThreadArena {
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   std::uint32_t frees_in_current_ = 0;  // owner frees into current_ since it was installed
   std::uint8_t slow_depth_ = 0;  // slow paths of this arena running on its thread
-  // Chunks of a class above this are not cached (owner only, slow paths): it falls to
-  // the ratchet when pinning makes the arena's chunks shrink, and rises with it again.
+  // Slow-path state packed into this line's gaps, so that the arena stays in 448 bytes:
+  //  - the smallest class of the next refill;
+  //  - the largest class the cache takes: it falls to the ratchet when pinning makes
+  //    the arena's chunks shrink (live_share.hpp), and rises with it again;
+  //  - the lowest class whose place in the small-class block is still unused (see
+  //    small_block_).
+  std::uint8_t ratchet_ = 0;
   std::uint8_t cache_ceiling_ = kLargestClass;
-  // The lowest class whose place in the small-class block is still unused (see
-  // small_block_). Kept here, in a gap of this line, to keep the arena in 448 bytes.
   std::uint8_t next_carve_class_ = 0;
-  unsigned ratchet_ = 0;  // smallest class of the next refill
+  std::uint32_t pending_frees_ = 0;  // owner frees into pending_chunk_ not yet subtracted
   ResourceState* resource_;
   ChunkHeader* pending_chunk_ = nullptr;  // retired chunk owed pending_frees_ decrements
-  std::uint32_t pending_frees_ = 0;
 
   // Owner thread only.
   LocalChunkCache cache_;

@@ -1010,12 +1010,13 @@ struct Slot {
 };
 
 // Replaces random slots of `table` (random lifetimes: each block lives until its slot
-// is picked again), `steps` times, with blocks of 16..496 bytes.
-void replace_at_random(ChunkProviderResource& r, std::vector<Slot>& table, Xorshift& rng, long steps) {
+// is picked again), `steps` times, with blocks of `unit` to 31 * `unit` bytes.
+void replace_at_random(ChunkProviderResource& r, std::vector<Slot>& table, Xorshift& rng, long steps,
+                       std::size_t unit = 16) {
   for (long s = 0; s < steps; ++s) {
     Slot& slot = table[rng.below(table.size())];
     if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
-    slot.bytes = 16 + 16 * rng.below(31);
+    slot.bytes = unit + unit * rng.below(31);
     slot.p = r.allocate(slot.bytes, 8);
     std::memset(slot.p, 0x5A, slot.bytes);
   }
@@ -1031,6 +1032,14 @@ std::size_t pinned_bytes(const std::vector<Slot>& table) {
   std::size_t sum = 0;
   for (const auto& [base, bytes] : chunks) sum += bytes;
   return sum;
+}
+
+// The size of the chunk the arena allocates from now.
+std::size_t current_chunk_bytes(ChunkProviderResource& r) {
+  void* p = r.allocate(8, 8);
+  const std::size_t bytes = chunk_span(p).bytes;
+  r.deallocate(p, 8, 8);
+  return bytes;
 }
 
 std::size_t live_bytes(const std::vector<Slot>& table) {
@@ -1058,18 +1067,9 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_shrink_chunks_to_a_page_and_bump_phases_gr
     std::vector<Slot> table(24000);  // about 6 MiB live
     Xorshift rng;
     replace_at_random(r, table, rng, 24000);  // filled: every chunk so far mostly live
-    void* probe = r.allocate(64, 8);
-    BOOST_TEST(chunk_span(probe).bytes == kChunk64K);
-    r.deallocate(probe, 64, 8);
+    BOOST_TEST(current_chunk_bytes(r) == kChunk64K);
     replace_at_random(r, table, rng, 400000);
-    std::size_t small = 0;
-    for (int i = 0; i < 16; ++i) {
-      replace_at_random(r, table, rng, 1);
-      bool found = false;
-      for (const Slot& s : table) found = found || chunk_span(s.p).bytes == 4096u;
-      small += found ? 1 : 0;
-    }
-    BOOST_TEST(small == 16u);
+    BOOST_TEST(current_chunk_bytes(r) == 4096u);
     // The chunks the live blocks pin hold a small multiple of the live bytes (with
     // 64 KiB chunks throughout, this workload pins about 6 times its live bytes; so it
     // does if the emptied 64 KiB chunks were cached and reused).
@@ -1084,6 +1084,26 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_shrink_chunks_to_a_page_and_bump_phases_gr
     for (std::size_t total = 0; total < (std::size_t{16} << 20); total += 256) kept.push_back(r.allocate(256, 8));
     BOOST_TEST(chunk_span(kept.back()).bytes == kChunk64K);
     for (void* p : kept) r.deallocate(p, 256, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(random_lifetimes_of_larger_blocks_shrink_chunks_too) {
+  // Blocks of 128 B to 4 KiB: a 64 KiB chunk holds about 30 of them, and 64 KiB chunks
+  // throughout would pin about 4 times the live bytes (a quarter of what they hold is
+  // live: below the third that makes chunks shrink, above an eighth).
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(3000);  // about 6 MiB live
+    Xorshift rng;
+    replace_at_random(r, table, rng, 200000, 128);
+    BOOST_TEST(current_chunk_bytes(r) == 4096u);
+    const std::size_t live = live_bytes(table);
+    BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
+    BOOST_TEST(pinned_bytes(table) < 2 * live);
+    free_table(r, table);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
