@@ -66,7 +66,10 @@ struct ResourceOptions {
   /// not start from the first buffer (rounded up to a size class: 512 B, 1 KiB, ...
   /// 64 KiB, and at most #max_chunk_bytes); chunk sizes then grow by one class at a
   /// refill, as long as the chunk being retired is at least a quarter live, up to
-  /// #max_chunk_bytes.
+  /// #max_chunk_bytes. An arena that holds 4 MiB or more of which under a third is
+  /// live (blocks with random lifetimes pinning its chunks) shrinks its chunks one
+  /// class per refill down to 4 KiB, and grows them again once three quarters of what
+  /// it holds is live.
   std::size_t initial_chunk_bytes = 512;
 
   /// \brief Free chunks a thread keeps cached for reuse, in bytes; chunks emptied
@@ -93,7 +96,9 @@ struct ResourceOptions {
   /// Any value is accepted: below 512 it means 512, above 64 KiB it means 64 KiB. It
   /// also caps the first chunk size that #initial_chunk_bytes sets. Smaller chunks pin
   /// less memory when a few long-lived blocks sit among short-lived ones, at the cost
-  /// of more refills; a request that needs a larger chunk still gets one.
+  /// of more refills; a request that needs a larger chunk still gets one. (An arena
+  /// whose chunks are pinned shrinks them by itself once it holds 4 MiB: see
+  /// #initial_chunk_bytes. A cap acts from the first chunk on.)
   std::size_t max_chunk_bytes = 64 * 1024;
 };
 
