@@ -16,7 +16,10 @@
 //                                            16 live blocks of 16..256 bytes; an item picks
 //                                            the next resource in turn and replaces its
 //                                            oldest block (free, allocate, write);
-//                                            N in {1, 8, 9, 64, 1024} (std_sync_pool: to 64)
+//                                            N in {1, 8, 9, 64, 1024} (std_sync_pool: to 64);
+//                                            bump_bound_64k / bump_bound_4k: what bumping
+//                                            alone costs (two 64 KiB or four 4 KiB buffers
+//                                            per resource, nothing else)
 //
 // Fresh-process mode (bench/lifecycle_alone.sh): `bench_lifecycle --alone=<workload>
 // --items=<n>` runs that workload's body n times without Google Benchmark and prints
@@ -123,6 +126,58 @@ class LiveRunner {
   };
   std::vector<Live> live_;
   RequestRunner<R, P> inner_;
+};
+
+// ---------------------------------------------------------------------------------
+// A bound for any bump allocator in round robin: per resource, `Buffers` buffers of
+// `Bytes` taken in turn, with a live count each and nothing else (no header, no lookup,
+// no thread safety, no upstream call after construction). What it shows is the cost of
+// bumping through fresh memory, which no allocator that bumps can avoid. Not a usable
+// resource: it assumes the next buffer is empty when the current one is full (true for
+// round robin's 16 live blocks of at most 256 B: their span never exceeds 4 KiB plus
+// alignment) and throws std::bad_alloc otherwise.
+template <std::size_t Bytes, int Buffers>
+class BumpBound : public std::pmr::memory_resource {
+ public:
+  BumpBound() {
+    for (Buffer& b : buffers_) b.base = static_cast<std::byte*>(::operator new(Bytes, std::align_val_t{4096}));
+  }
+  ~BumpBound() override {
+    for (Buffer& b : buffers_) ::operator delete(b.base, std::align_val_t{4096});
+  }
+  BumpBound(const BumpBound&) = delete;
+  BumpBound& operator=(const BumpBound&) = delete;
+
+ private:
+  struct Buffer {
+    std::byte* base = nullptr;
+    long live = 0;
+  };
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    std::size_t offset = (used_ + alignment - 1) & ~(alignment - 1);
+    if (bytes > Bytes || offset > Bytes - bytes) {
+      current_ = (current_ + 1) % Buffers;
+      if (buffers_[current_].live != 0 || bytes > Bytes) throw std::bad_alloc();
+      offset = 0;
+    }
+    used_ = offset + bytes;
+    ++buffers_[current_].live;
+    return buffers_[current_].base + offset;
+  }
+  void do_deallocate(void* p, std::size_t, std::size_t) override {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    for (Buffer& b : buffers_) {
+      if (address - reinterpret_cast<std::uintptr_t>(b.base) < Bytes) {
+        --b.live;
+        return;
+      }
+    }
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+
+  Buffer buffers_[Buffers];
+  int current_ = 0;
+  std::size_t used_ = 0;
 };
 
 // ---------------------------------------------------------------------------------
@@ -319,6 +374,8 @@ void define_workloads() {
   add_round_robin<UnsyncPool, std::pmr::memory_resource>("std_unsync_pool");
   add_round_robin<SyncPool, std::pmr::memory_resource>("std_sync_pool", 64);
   add_round_robin<BoostUnsyncPool, boost::container::pmr::memory_resource>("boost_unsync_pool");
+  add_round_robin<BumpBound<64 * 1024, 2>, std::pmr::memory_resource>("bump_bound_64k");
+  add_round_robin<BumpBound<4096, 4>, std::pmr::memory_resource>("bump_bound_4k");
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ if [ ${#workloads[@]} -eq 0 ]; then
   for r in chunkpmr std_monotonic std_unsync_pool; do
     for p in stack new; do workloads+=("request/$r/$p"); done
   done
-  for r in chunkpmr std_unsync_pool; do
+  for r in chunkpmr std_unsync_pool bump_bound_64k bump_bound_4k; do
     for n in 1 1024; do workloads+=("round_robin/$r/$n"); done
   done
 fi

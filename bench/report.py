@@ -229,6 +229,8 @@ def isolated_table(runs):
 
 LIFECYCLE_REQUEST_PEERS = ["chunkpmr", "std_monotonic", "std_unsync_pool"]
 LIFECYCLE_RR_PEERS = ["chunkpmr", "std_unsync_pool", "std_sync_pool", "boost_unsync_pool"]
+# Not peers: a bump allocator reduced to its bump (bench_lifecycle.cpp, BumpBound).
+LIFECYCLE_RR_BOUNDS = ["bump_bound_64k", "bump_bound_4k"]
 PLACEMENTS = ["stack", "new"]
 RR_SIZES = ["1", "8", "9", "64", "1024"]
 
@@ -336,15 +338,18 @@ def lifecycle_section(rows):
     out.append("")
     out.append("Round robin: median ns per block replaced (N resources, 16 live blocks each).")
     out.append("")
-    out.append("| N | " + " | ".join(LIFECYCLE_RR_PEERS) + " | chunkpmr / its N=1 | chunkpmr / std_unsync_pool |")
-    out.append("|---:|" + "---:|" * (len(LIFECYCLE_RR_PEERS) + 2))
-    base = rows.get(("round_robin", "chunkpmr", "1", 1))
+    columns = LIFECYCLE_RR_PEERS + LIFECYCLE_RR_BOUNDS
+    out.append("| N | " + " | ".join(columns) + " | chunkpmr / its N=1 | " +
+               " | ".join(f"{b} / its N=1" for b in LIFECYCLE_RR_BOUNDS) + " | chunkpmr / std_unsync_pool |")
+    out.append("|---:|" + "---:|" * (len(columns) + len(LIFECYCLE_RR_BOUNDS) + 2))
     for n in RR_SIZES:
-        vals = [rows.get(("round_robin", r, n, 1)) for r in LIFECYCLE_RR_PEERS]
+        vals = [rows.get(("round_robin", r, n, 1)) for r in columns]
         if all(v is None for v in vals):
             continue
-        out.append(f"| {n} | " + " | ".join(_cell(v) for v in vals) +
-                   f" | {_cell(_div(vals[0], base), '{:.2f}')} | {_cell(_div(vals[0], vals[1]), '{:.2f}')} |")
+        own = [_cell(_div(rows.get(("round_robin", r, n, 1)), rows.get(("round_robin", r, "1", 1))), '{:.2f}')
+               for r in ["chunkpmr"] + LIFECYCLE_RR_BOUNDS]
+        out.append(f"| {n} | " + " | ".join(_cell(v) for v in vals) + " | " + " | ".join(own) +
+                   f" | {_cell(_div(vals[0], vals[1]), '{:.2f}')} |")
     return "\n".join(out)
 
 
