@@ -123,6 +123,19 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
 // Where the next refill's class starts, decided as the chunk of `size_class` replaces
 // the current one.
 void ThreadArena::move_ratchet(unsigned size_class) noexcept {
+  // The ratchet grows chunks while what the thread allocates stays alive (each refill
+  // then costs less per byte). When most of a filled chunk's blocks are already freed,
+  // the live set is smaller than the chunk: a larger one would only hold more memory
+  // (and touch more of it) for the same blocks, so the class stays where it is. A
+  // heuristic: remote frees are read with a relaxed load, a stale count only errs
+  // towards growing. The initial buffer, or nothing yet, counts as live.
+  bool mostly_live = true;
+  if (current_ != nullptr) {
+    const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
+    const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
+    live_share_.retired(cursor_ - current_->payload(), handouts);
+    mostly_live = std::uint64_t{live} * 4 >= handouts;
+  }
   live_share_.sample(held_);
   if (live_share_.pinning(frames_.frames_held())) {
     // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
@@ -130,23 +143,10 @@ void ThreadArena::move_ratchet(unsigned size_class) noexcept {
     // longer cached (those cached already are used up first).
     if (ratchet_ > kPinnedClass) --ratchet_;
     cache_ceiling_ = std::min(cache_ceiling_, ratchet_);
-    return;
+  } else if (mostly_live && live_share_.allows_growth(frames_.frames_held())) {
+    ratchet_ = static_cast<std::uint8_t>(std::min(size_class + 1, resource_->max_class));
+    cache_ceiling_ = std::max(cache_ceiling_, ratchet_);
   }
-  // The ratchet grows chunks while what the thread allocates stays alive (each refill
-  // then costs less per byte). When most of a filled chunk's blocks are already freed,
-  // the live set is smaller than the chunk: a larger one would only hold more memory
-  // (and touch more of it) for the same blocks, so the class stays where it is. A
-  // heuristic: remote frees are read with a relaxed load, a stale count only errs
-  // towards growing. The initial buffer, or nothing yet, counts as live.
-  if (current_ != nullptr) {
-    const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
-    const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
-    live_share_.retired(cursor_ - current_->payload(), handouts);
-    if (std::uint64_t{live} * 4 < handouts) return;
-  }
-  if (!live_share_.allows_growth(frames_.frames_held())) return;
-  ratchet_ = static_cast<std::uint8_t>(std::min(size_class + 1, resource_->max_class));
-  cache_ceiling_ = std::max(cache_ceiling_, ratchet_);
 }
 
 bool ThreadArena::try_claim_initial_buffer(std::size_t bytes, std::size_t alignment) {
