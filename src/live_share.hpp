@@ -10,8 +10,9 @@
 // or in about the order they were made) hold chunks that are full or empty, and want
 // large chunks: fewer refills, fewer headers.
 //
-// The probe tells them apart off the fast path: at each refill it reads the reference
-// count of one held chunk, taking the held list in turn, and at the end of each pass
+// The probe tells them apart off the fast path: at a refill (one in every 64 KiB of
+// chunks installed) it reads the reference count of one held chunk, taking the held
+// list in turn, and at the end of each pass
 // along the list publishes the share of the held bytes still live (live blocks times
 // the mean block size the arena hands out, summed over the chunks read, over their
 // bytes; a cached chunk counts as empty). The arena shrinks its chunk class while that
@@ -64,7 +65,13 @@ class LiveShareProbe {
   // running mean would follow where the pass is rather than the whole. The current
   // chunk's count holds the arena's surplus and reads as wholly live, which it nearly
   // is (its blocks are the newest); a cached chunk reads as empty.
-  void sample(const ChunkHeader* held_head) noexcept {
+  // `installed_bytes`: the size of the chunk the refill installs. One chunk is read per
+  // 64 KiB installed, so that small chunks, refilled often, do not pay a header read
+  // (a likely cache miss) at every refill.
+  void sample(const ChunkHeader* held_head, std::size_t installed_bytes) noexcept {
+    installed_since_sample_ += static_cast<std::uint32_t>(installed_bytes);
+    if (installed_since_sample_ < kChunkAlign) return;
+    installed_since_sample_ = 0;
     const ChunkHeader* chunk = next_;
     if (chunk == nullptr) {  // a pass ends (or the first begins)
       if (bytes_sum_ != 0) share_ = static_cast<std::uint16_t>(std::uint64_t{live_sum_} * kWhole / bytes_sum_);
@@ -105,6 +112,7 @@ class LiveShareProbe {
   std::uint32_t bytes_sum_ = 0;         // this pass so far: chunk bytes / kUnit
   std::uint16_t share_ = kWhole;        // the last whole pass's live share
   std::uint16_t mean_block_bytes_ = 0;  // running mean of bytes per handout; 0: none yet
+  std::uint32_t installed_since_sample_ = 0;  // chunk bytes installed since the last read (< 128 KiB)
 };
 
 }  // namespace chunkpmr::detail

@@ -136,7 +136,7 @@ void ThreadArena::move_ratchet(unsigned size_class) noexcept {
     live_share_.retired(cursor_ - current_->payload(), handouts);
     mostly_live = std::uint64_t{live} * 4 >= handouts;
   }
-  live_share_.sample(held_);
+  live_share_.sample(held_, class_bytes(size_class));
   if (live_share_.pinning(frames_.frames_held())) {
     // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
     // page. A larger chunk, reused, would be pinned as before: once emptied it is no
