@@ -759,6 +759,64 @@ BOOST_AUTO_TEST_CASE(fork_child_of_busy_parent_uses_resources_and_exits) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(fork_child_frees_blocks_of_a_parent_thread_that_did_not_follow) {
+  // In the child of a fork the parent's other threads are gone, but their liveness
+  // slots still hold their tokens, so their arenas look owned and nobody adopts them.
+  // The child frees blocks such a thread made (small ones, a one-shot chunk, an
+  // over-aligned block): every free is safe, and the chunks they empty wait on the
+  // stale arena's remote stack, still held (DESIGN.md, "fork()"), until the resource's
+  // destructor returns them with everything else.
+  run_isolated("fork child frees a vanished thread's blocks", 30, [] {
+    MmapUpstream upstream;
+    auto resource = std::make_unique<ChunkProviderResource>(ResourceOptions{.upstream = &upstream,
+                                                                            .first_buffer = false});
+    std::vector<Block> theirs;
+    std::atomic<bool> made{false};
+    std::atomic<bool> done{false};
+    std::thread other = spawn([&] {
+      for (std::uint32_t j = 0; j < 30; ++j) theirs.push_back(make_block(*resource, 16 + j * 37, 8, seed_of(j, 0, 8)));
+      theirs.push_back(make_block(*resource, 40000, 8, seed_of(0, 1, 8)));   // a one-shot chunk
+      theirs.push_back(make_block(*resource, 3000, 32768, seed_of(0, 2, 8)));  // over-aligned
+      made.store(true);
+      while (!done.load()) std::this_thread::yield();  // alive, and off every lock, at the fork
+    });
+    while (!made.load()) std::this_thread::yield();
+    warm_up(*resource);  // the forking thread has an arena of its own too
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(watchdog_seconds(10));
+      if (g_report_fd >= 0) close(g_report_fd);  // the parent's pipe is not ours to hold
+      g_report_fd = -1;
+#if LIFECYCLE_ASAN
+      g_skip_leak_check = true;
+#endif
+      bool ok = true;
+      resource->trim();  // this thread's own arena: its empty chunk and region go back
+      const std::size_t held_before = resource->stats().bytes_held;
+      for (const Block& b : theirs) ok = free_block(*resource, b) && ok;
+      resource->trim();  // for the stale arena only a request that nobody honours
+      ok = ok && resource->stats().bytes_held == held_before;
+      Block mine[50];
+      for (std::uint32_t j = 0; j < 50; ++j) mine[j] = mixed_block(*resource, j, seed_of(j, 3, 8));
+      for (const Block& b : mine) ok = free_block(*resource, b) && ok;
+      resource.reset();
+      ok = ok && upstream.outstanding_blocks() == 0;
+      std::_Exit(ok ? 0 : 1);
+    }
+    CHILD_CHECK(pid > 0);
+    done.store(true);
+    other.join();
+    int status = 0;
+    if (pid > 0) waitpid(pid, &status, 0);
+    CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+      reportf("the forked child %s\n", describe_status(status, watchdog_seconds(10), false).c_str());
+    for (const Block& b : theirs) CHILD_CHECK(free_block(*resource, b));
+    resource.reset();
+    CHILD_CHECK_OP(upstream.outstanding_blocks(), ==, 0);
+  });
+}
+
 // =======================================================================================
 // 2. A re-entrant upstream: it allocates from another chunkpmr resource on every call.
 
