@@ -602,13 +602,20 @@ namespace {
 // A forked child of the busy process: its only thread uses the resources that existed at
 // the fork (the shared one, the static one), a new one, and ends with exit(). It stays
 // off malloc (fixed arrays, mmap upstreams) so that only chunkpmr's state can hang it.
-[[noreturn]] void busy_parent_child(ChunkProviderResource& shared, int index) {
+// The first steps of a child forked inside a test body: a watchdog, the test process's
+// report pipe closed (the parent's, not ours to hold), and under ASan no leak check
+// (the vanished threads' memory would count). The child reports by its exit status.
+void enter_forked_child() {
   alarm(watchdog_seconds(10));
-  if (g_report_fd >= 0) close(g_report_fd);  // the parent's pipe is not ours to hold
+  if (g_report_fd >= 0) close(g_report_fd);
   g_report_fd = -1;
 #if LIFECYCLE_ASAN
   g_skip_leak_check = true;
 #endif
+}
+
+[[noreturn]] void busy_parent_child(ChunkProviderResource& shared, int index) {
+  enter_forked_child();
   bool ok = true;
   Block from_shared[40];
   for (std::uint32_t j = 0; j < 40; ++j)
@@ -784,12 +791,7 @@ BOOST_AUTO_TEST_CASE(fork_child_frees_blocks_of_a_parent_thread_that_did_not_fol
     warm_up(*resource);  // the forking thread has an arena of its own too
     const pid_t pid = fork();
     if (pid == 0) {
-      alarm(watchdog_seconds(10));
-      if (g_report_fd >= 0) close(g_report_fd);  // the parent's pipe is not ours to hold
-      g_report_fd = -1;
-#if LIFECYCLE_ASAN
-      g_skip_leak_check = true;
-#endif
+      enter_forked_child();
       bool ok = true;
       resource->trim();  // this thread's own arena: its empty chunk and region go back
       const std::size_t held_before = resource->stats().bytes_held;
