@@ -38,9 +38,10 @@ namespace chunkpmr::detail {
 class LiveShareProbe {
  public:
   static constexpr std::uint32_t kWhole = 1u << 15;  // shares are in 1/32768ths
-  // Below this many 64 KiB frames (4 MiB) an arena keeps its chunks as they are: the
-  // refills of smaller chunks would cost more time than the little memory they save
-  // (a thread's few chunks in a short-lived or round-robin use, a small table).
+  // Below this many 64 KiB frames of regions (4 MiB; a region counts whole, written or
+  // not) an arena keeps its chunks as they are: the refills of smaller chunks would
+  // cost more time than the little memory they save (a thread's few chunks in a
+  // short-lived or round-robin use, a small table).
   static constexpr std::size_t kMinFramesHeld = 64;
 
   // A chunk is about to leave the held list (before its links change).
@@ -48,10 +49,10 @@ class LiveShareProbe {
     if (chunk == next_) next_ = chunk->held_next;
   }
 
-  // At a refill, for the chunk being retired: `used_bytes` handed out in `handouts`
-  // blocks. Keeps the mean block size that turns a live count into live bytes.
+  // At a refill, for the chunk being retired: `used_bytes` taken by `handouts` blocks.
+  // Keeps the mean block size that turns a live count into live bytes.
   void retired(std::size_t used_bytes, std::uint32_t handouts) noexcept {
-    if (handouts == 0) return;
+    if (handouts == 0 || used_bytes == 0) return;
     // A chunk holds less than 64 KiB, so the mean fits 16 bits.
     const auto bytes = static_cast<int>(std::clamp<std::size_t>(used_bytes / handouts, 1, 0xFFFF));
     const int mean = mean_block_bytes_;
@@ -95,11 +96,16 @@ class LiveShareProbe {
   bool pinning(std::size_t frames_held) const noexcept {
     return frames_held >= kMinFramesHeld && share_ < kWhole / 3;
   }
-  // Little held, or on average at least three quarters of it live. (The gap between
-  // the two thresholds keeps an arena whose chunks shrank from growing them again on
-  // a few fresh, full chunks: larger chunks would be pinned as before.)
-  bool allows_growth(std::size_t frames_held) const noexcept {
-    return frames_held < kMinFramesHeld || share_ >= kWhole / 4 * 3;
+  // Little held, or on average at least three quarters of it live, measured on chunks
+  // (of `ratchet_bytes`) that hold at least four blocks. (The gap between the two
+  // thresholds keeps an arena whose chunks shrank from growing them again on a few
+  // fresh, full chunks: larger chunks would be pinned as before. A chunk of one or two
+  // blocks goes back as soon as they die, so its share says nothing about lifetimes:
+  // with blocks of 3 KiB, 4 KiB chunks read three quarters live where 64 KiB ones
+  // read a quarter.)
+  bool allows_growth(std::size_t frames_held, std::size_t ratchet_bytes) const noexcept {
+    if (frames_held < kMinFramesHeld) return true;
+    return share_ >= kWhole / 4 * 3 && std::size_t{mean_block_bytes_} * 4 <= ratchet_bytes;
   }
 
   std::uint32_t share() const noexcept { return share_; }

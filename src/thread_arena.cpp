@@ -115,14 +115,14 @@ void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
     chunk = obtain_class_chunk(size_class);
     count(normal_allocated_);
   }
-  move_ratchet(size_class);
+  move_ratchet(size_class, chunk->total_bytes);
   retire_current();
   install(chunk);
 }
 
-// Where the next refill's class starts, decided as the chunk of `size_class` replaces
-// the current one.
-void ThreadArena::move_ratchet(unsigned size_class) noexcept {
+// Where the next refill's class starts, decided as the chunk of `size_class` (of
+// `chunk_bytes`: a cached chunk may be larger) replaces the current one.
+void ThreadArena::move_ratchet(unsigned size_class, std::size_t chunk_bytes) noexcept {
   // The ratchet grows chunks while what the thread allocates stays alive (each refill
   // then costs less per byte). When most of a filled chunk's blocks are already freed,
   // the live set is smaller than the chunk: a larger one would only hold more memory
@@ -133,17 +133,19 @@ void ThreadArena::move_ratchet(unsigned size_class) noexcept {
   if (current_ != nullptr) {
     const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
     const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
-    live_share_.retired(cursor_ - current_->payload(), handouts);
+    // Bytes per block: the owner's net handouts, since its LIFO frees rolled the
+    // cursor back over theirs (frees elsewhere in the chunk only make it err high).
+    live_share_.retired(cursor_ - current_->payload(), kSurplus - unused_credit_);
     mostly_live = std::uint64_t{live} * 4 >= handouts;
   }
-  live_share_.sample(held_, class_bytes(size_class));
+  live_share_.sample(held_, chunk_bytes);
   if (live_share_.pinning(frames_.frames_held())) {
     // Random lifetimes pin the arena's chunks (live_share.hpp): smaller ones, down to a
     // page. A larger chunk, reused, would be pinned as before: once emptied it is no
     // longer cached (those cached already are used up first).
     if (ratchet_ > kPinnedClass) --ratchet_;
     cache_ceiling_ = std::min(cache_ceiling_, ratchet_);
-  } else if (mostly_live && live_share_.allows_growth(frames_.frames_held())) {
+  } else if (mostly_live && live_share_.allows_growth(frames_.frames_held(), class_bytes(ratchet_))) {
     ratchet_ = static_cast<std::uint8_t>(std::min(size_class + 1, resource_->max_class));
     cache_ceiling_ = std::max(cache_ceiling_, ratchet_);
   }

@@ -144,7 +144,7 @@ class alignas(64) ThreadArena {
   };
 
   void refill(std::size_t bytes, std::size_t alignment);
-  void move_ratchet(unsigned size_class) noexcept;
+  void move_ratchet(unsigned size_class, std::size_t chunk_bytes) noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);
   bool try_claim_initial_buffer(std::size_t bytes, std::size_t alignment);

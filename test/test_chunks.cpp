@@ -1109,6 +1109,55 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_of_larger_blocks_shrink_chunks_too) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(random_lifetimes_of_blocks_near_a_page_keep_page_chunks) {
+  // Blocks of 3 KiB: a 4 KiB chunk holds one, goes back as soon as it dies, and so
+  // reads mostly live; that says nothing about lifetimes, and the chunks must not grow
+  // back to 64 KiB (which would be pinned again).
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(2000);  // about 6 MiB live
+    Xorshift rng;
+    std::size_t page_chunks = 0;
+    for (int round = 0; round < 40; ++round) {
+      for (long s = 0; s < 5000; ++s) {
+        Slot& slot = table[rng.below(table.size())];
+        if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
+        slot.bytes = 3000 + 8 * rng.below(64);
+        slot.p = r.allocate(slot.bytes, 8);
+      }
+      if (round >= 24) page_chunks += current_chunk_bytes(r) == 4096u ? 1 : 0;
+    }
+    BOOST_TEST(page_chunks == 16u);
+    free_table(r, table);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(temporaries_freed_at_once_do_not_make_a_full_arena_look_pinned) {
+  // 8 MiB of 64-byte nodes that all stay alive, each made beside three temporaries
+  // freed at once (the cursor rolls back over them). Every chunk is full of live
+  // nodes: the bytes per block are the nodes', and the chunks stay at 64 KiB.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<void*> nodes;
+    for (std::size_t total = 0; total < (std::size_t{8} << 20); total += 64) {
+      nodes.push_back(r.allocate(64, 8));
+      for (int t = 0; t < 3; ++t) {
+        void* temporary = r.allocate(64, 8);
+        r.deallocate(temporary, 64, 8);
+      }
+    }
+    BOOST_TEST(current_chunk_bytes(r) == kChunk64K);
+    BOOST_TEST(chunk_span(nodes.back()).bytes == kChunk64K);
+    for (void* p : nodes) r.deallocate(p, 64, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(blocks_freed_in_the_order_they_were_made_keep_chunks_large) {
   // A queue of 6 MiB: every held chunk but the oldest is wholly live, so nothing is
   // pinned and the chunks stay at 64 KiB.

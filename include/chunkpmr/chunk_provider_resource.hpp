@@ -66,8 +66,8 @@ struct ResourceOptions {
   /// not start from the first buffer (rounded up to a size class: 512 B, 1 KiB, ...
   /// 64 KiB, and at most #max_chunk_bytes); chunk sizes then grow by one class at a
   /// refill, as long as the chunk being retired is at least a quarter live, up to
-  /// #max_chunk_bytes. An arena that holds 4 MiB or more of which under a third is
-  /// live (blocks with random lifetimes pinning its chunks) shrinks its chunks one
+  /// #max_chunk_bytes. An arena that holds 4 MiB or more from upstream, under a third
+  /// of it live (blocks with random lifetimes pinning its chunks), shrinks its chunks one
   /// class per refill down to 4 KiB, and grows them again once three quarters of what
   /// it holds is live.
   std::size_t initial_chunk_bytes = 512;
