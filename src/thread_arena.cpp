@@ -132,10 +132,11 @@ void ThreadArena::move_ratchet(unsigned size_class, std::size_t chunk_bytes) noe
   bool mostly_live = true;
   if (current_ != nullptr) {
     const std::uint32_t live = current_->refcount.load(std::memory_order_relaxed) - unused_credit_;
-    const std::uint32_t handouts = (kSurplus - unused_credit_) + frees_in_current_;
-    // Bytes per block: the owner's net handouts, since its LIFO frees rolled the
-    // cursor back over theirs (frees elsewhere in the chunk only make it err high).
-    live_share_.retired(cursor_ - current_->payload(), kSurplus - unused_credit_);
+    const std::uint32_t net_handouts = kSurplus - unused_credit_;  // less the owner's frees in it
+    const std::uint32_t handouts = net_handouts + frees_in_current_;
+    // Bytes per block: over the net handouts, since the owner's LIFO frees rolled the
+    // cursor back over theirs (its frees elsewhere in the chunk only make it err high).
+    live_share_.retired(cursor_ - current_->payload(), net_handouts);
     mostly_live = std::uint64_t{live} * 4 >= handouts;
   }
   live_share_.sample(held_, chunk_bytes);

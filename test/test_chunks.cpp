@@ -1009,14 +1009,21 @@ struct Slot {
   std::size_t bytes = 0;
 };
 
+// Block sizes `first + step * k`, k < `choices`, picked at random.
+struct Sizes {
+  std::size_t first = 16;
+  std::size_t step = 16;
+  std::size_t choices = 31;
+};
+
 // Replaces random slots of `table` (random lifetimes: each block lives until its slot
-// is picked again), `steps` times, with blocks of `unit` to 31 * `unit` bytes.
+// is picked again), `steps` times, with blocks of random `sizes`.
 void replace_at_random(ChunkProviderResource& r, std::vector<Slot>& table, Xorshift& rng, long steps,
-                       std::size_t unit = 16) {
+                       Sizes sizes = {}) {
   for (long s = 0; s < steps; ++s) {
     Slot& slot = table[rng.below(table.size())];
     if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
-    slot.bytes = unit + unit * rng.below(31);
+    slot.bytes = sizes.first + sizes.step * rng.below(sizes.choices);
     slot.p = r.allocate(slot.bytes, 8);
     std::memset(slot.p, 0x5A, slot.bytes);
   }
@@ -1098,7 +1105,7 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_of_larger_blocks_shrink_chunks_too) {
     ChunkProviderResource r(chunks_only(&counting));
     std::vector<Slot> table(3000);  // about 6 MiB live
     Xorshift rng;
-    replace_at_random(r, table, rng, 200000, 128);
+    replace_at_random(r, table, rng, 200000, Sizes{128, 128, 31});
     BOOST_TEST(current_chunk_bytes(r) == 4096u);
     const std::size_t live = live_bytes(table);
     BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
@@ -1120,12 +1127,7 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_of_blocks_near_a_page_keep_page_chunks) {
     Xorshift rng;
     std::size_t page_chunks = 0;
     for (int round = 0; round < 40; ++round) {
-      for (long s = 0; s < 5000; ++s) {
-        Slot& slot = table[rng.below(table.size())];
-        if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
-        slot.bytes = 3000 + 8 * rng.below(64);
-        slot.p = r.allocate(slot.bytes, 8);
-      }
+      replace_at_random(r, table, rng, 5000, Sizes{3000, 8, 64});
       if (round >= 24) page_chunks += current_chunk_bytes(r) == 4096u ? 1 : 0;
     }
     BOOST_TEST(page_chunks == 16u);
