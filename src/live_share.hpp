@@ -38,11 +38,15 @@ namespace chunkpmr::detail {
 class LiveShareProbe {
  public:
   static constexpr std::uint32_t kWhole = 1u << 15;  // shares are in 1/32768ths
-  // Below this many 64 KiB frames of regions (4 MiB; a region counts whole, written or
-  // not) an arena keeps its chunks as they are: the refills of smaller chunks would
-  // cost more time than the little memory they save (a thread's few chunks in a
-  // short-lived or round-robin use, a small table).
-  static constexpr std::size_t kMinFramesHeld = 64;
+  // Dead bytes from which an arena makes its chunks smaller, and below a quarter of
+  // which it lets them grow freely again: the bytes it holds in regions (whole, written
+  // or not) times the share of its held chunks' bytes that is not live. Below that,
+  // the refills of smaller chunks would cost more time than the little memory they
+  // save (a thread's few chunks in a short-lived or round-robin use, a small table).
+  // An absolute amount, not a share alone: two chunks read half empty after a mass
+  // free say nothing about lifetimes, and cost little. The gap between the two keeps
+  // an arena whose smaller chunks now pin less from growing them back.
+  static constexpr std::size_t kMinDeadBytes = std::size_t{1} << 20;
 
   // A chunk is about to leave the held list (before its links change).
   void forget(const ChunkHeader* chunk) noexcept {
@@ -92,19 +96,20 @@ class LiveShareProbe {
     if (bytes_sum_ >= (std::uint32_t{1} << 31)) next_ = nullptr;
   }
 
-  // The arena holds `frames_held` frames, on average less than a third live.
+  // The arena holds `frames_held` frames, under half of its held chunks' bytes live,
+  // and at least kMinDeadBytes dead.
   bool pinning(std::size_t frames_held) const noexcept {
-    return frames_held >= kMinFramesHeld && share_ < kWhole / 3;
+    return share_ < kWhole / 2 && dead_bytes(frames_held) >= kMinDeadBytes;
   }
-  // Little held, or on average at least three quarters of it live, measured on chunks
-  // (of `ratchet_bytes`) that hold at least four blocks. (The gap between the two
+  // Little dead, or on average at least three quarters live, measured on chunks (of
+  // `ratchet_bytes`) that hold at least four blocks. (The gap between the two share
   // thresholds keeps an arena whose chunks shrank from growing them again on a few
   // fresh, full chunks: larger chunks would be pinned as before. A chunk of one or two
   // blocks goes back as soon as they die, so its share says nothing about lifetimes:
   // with blocks of 3 KiB, 4 KiB chunks read three quarters live where 64 KiB ones
   // read a quarter.)
   bool allows_growth(std::size_t frames_held, std::size_t ratchet_bytes) const noexcept {
-    if (frames_held < kMinFramesHeld) return true;
+    if (dead_bytes(frames_held) < kMinDeadBytes / 4) return true;
     return share_ >= kWhole / 4 * 3 && std::size_t{mean_block_bytes_} * 4 <= ratchet_bytes;
   }
 
@@ -112,6 +117,12 @@ class LiveShareProbe {
 
  private:
   static constexpr std::uint64_t kUnit = 64;  // the sums count bytes in 64-byte units
+
+  // The pass reads chunks one at a time while others come and go, so its sums cover
+  // only part of a long held list: its share, not its bytes, is what it measures.
+  std::uint64_t dead_bytes(std::size_t frames_held) const noexcept {
+    return std::uint64_t{frames_held} * kChunkAlign * (kWhole - share_) / kWhole;
+  }
 
   const ChunkHeader* next_ = nullptr;   // the held chunk read next; null: a pass ends
   std::uint32_t live_sum_ = 0;          // this pass so far: live bytes / kUnit

@@ -75,9 +75,22 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   if (bytes > max_normal || alignment > max_normal - bytes) {
     return allocate_oversized(bytes, alignment);
   }
-  refill(bytes, alignment);
+  const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
+  if (needed > cache_ceiling_) return allocate_apart(needed, alignment);
+  refill(needed);
   if (void* p; try_bump(bytes, alignment, p)) return p;
   CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
+}
+
+// The arena's chunks shrank (random lifetimes pin them: move_ratchet) below what this
+// block needs. Its chunk is its own, and the current chunk stays: installed, the larger
+// chunk would take the small blocks that follow and be pinned by them as before. Such
+// a chunk goes back as soon as its block does.
+void* ThreadArena::allocate_apart(unsigned size_class, std::size_t alignment) {
+  ChunkHeader* chunk = obtain_class_chunk(size_class);
+  chunk->refcount.store(1, std::memory_order_relaxed);  // the block's reference
+  count(normal_allocated_);
+  return reinterpret_cast<void*>(chunk->base() + first_block_offset(alignment));
 }
 
 void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) {
@@ -106,8 +119,7 @@ void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignmen
   return block;
 }
 
-void ThreadArena::refill(std::size_t bytes, std::size_t alignment) {
-  const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
+void ThreadArena::refill(unsigned needed) {
   const unsigned size_class = std::max<unsigned>(needed, ratchet_);
   ChunkHeader* chunk = take_cached(size_class);
   if (chunk == nullptr) {
@@ -296,9 +308,11 @@ ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
 }
 
 ChunkHeader* ThreadArena::carve(unsigned size_class) {
-  // Classes below the one asked for are behind the ratchet: their class frames can go
-  // back as soon as their chunks do.
-  for (unsigned c = 0; c < size_class && c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
+  // Classes below the ratchet (and the one asked for) are not refilled again: their
+  // class frames can go back as soon as their chunks do. (A chunk apart is above the
+  // ratchet, whose class frame stays.)
+  const unsigned behind = std::min<unsigned>(size_class, ratchet_);
+  for (unsigned c = 0; c < behind && c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
   ChunkHeader* chunk = next_carve_class_ <= size_class ? carve_from_block(size_class)
                                                        : carve_repeated(size_class);
   if (chunk != nullptr) hold(chunk);

@@ -143,7 +143,9 @@ class alignas(64) ThreadArena {
     ThreadArena& arena_;
   };
 
-  void refill(std::size_t bytes, std::size_t alignment);
+  // A chunk of at least class `needed` (and the ratchet's) becomes the current one.
+  void refill(unsigned needed);
+  void* allocate_apart(unsigned size_class, std::size_t alignment);
   void move_ratchet(unsigned size_class, std::size_t chunk_bytes) noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);

@@ -1182,3 +1182,62 @@ BOOST_AUTO_TEST_CASE(blocks_freed_in_the_order_they_were_made_keep_chunks_large)
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own) {
+  // Once random lifetimes made the chunks a page, a 12 KB block goes in a 16 KiB chunk
+  // of its own and the page chunk stays current: installed, the larger chunk would
+  // take the small blocks that follow and be pinned by them. Its chunk goes back with it.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(24000);  // about 6 MiB live
+    Xorshift rng;
+    replace_at_random(r, table, rng, 400000);
+    BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
+    void* before = r.allocate(64, 8);
+    void* large = r.allocate(12000, 8);
+    void* after = r.allocate(64, 8);
+    BOOST_TEST(chunk_span(large).bytes == 16384u);
+    BOOST_TEST(chunk_span(large).base + chunkpmr::detail::kHeaderBytes == reinterpret_cast<std::uintptr_t>(large));
+    BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
+    BOOST_TEST(chunk_span(after).bytes == 4096u);
+    // Given back with its block, the place is carved again for the next such block.
+    const std::uintptr_t place = chunk_span(large).base;
+    r.deallocate(large, 12000, 8);
+    large = r.allocate(12000, 8);
+    BOOST_TEST(chunk_span(large).base == place);
+    r.deallocate(large, 12000, 8);
+    r.deallocate(after, 64, 8);
+    r.deallocate(before, 64, 8);
+    free_table(r, table);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(random_lifetimes_with_a_few_large_blocks_still_pin_little) {
+  // Blocks of 16 B to 1 KB, one in 64 of 12 KB, in 16 KiB chunks of their own: the
+  // chunks that hold live blocks come to 2.46 times the live bytes. With each large
+  // block's chunk installed as the current one, the small blocks after it would fill
+  // 16 KiB chunks and be pinned in them: 2.86 times.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(8000);  // about 6 MiB live
+    Xorshift rng;
+    for (long s = 0; s < 400000; ++s) {
+      Slot& slot = table[rng.below(table.size())];
+      if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
+      slot.bytes = rng.below(64) == 0 ? 12000 : 16 + rng.below(1009);
+      slot.p = r.allocate(slot.bytes, 8);
+      std::memset(slot.p, 0x5A, slot.bytes);
+    }
+    BOOST_TEST(current_chunk_bytes(r) == 4096u);
+    const std::size_t live = live_bytes(table);
+    BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
+    BOOST_TEST(pinned_bytes(table) < live * 8 / 3);
+    free_table(r, table);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
