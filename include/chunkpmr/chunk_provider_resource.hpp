@@ -66,10 +66,11 @@ struct ResourceOptions {
   /// not start from the first buffer (rounded up to a size class: 512 B, 1 KiB, ...
   /// 64 KiB, and at most #max_chunk_bytes); chunk sizes then grow by one class at a
   /// refill, as long as the chunk being retired is at least a quarter live, up to
-  /// #max_chunk_bytes. An arena that holds 4 MiB or more from upstream, under a third
-  /// of it live (blocks with random lifetimes pinning its chunks), shrinks its chunks one
-  /// class per refill down to 4 KiB, and grows them again once three quarters of what
-  /// it holds is live.
+  /// #max_chunk_bytes. An arena whose chunks are under half live with 1 MiB or more of
+  /// what it holds dead (blocks with random lifetimes pinning its chunks) shrinks its
+  /// chunks one class per refill down to 4 KiB, gives a block too large for them a
+  /// chunk of its own, and grows them again once three quarters of what it holds is
+  /// live.
   std::size_t initial_chunk_bytes = 512;
 
   /// \brief Free chunks a thread keeps cached for reuse, in bytes; chunks emptied
@@ -97,7 +98,7 @@ struct ResourceOptions {
   /// also caps the first chunk size that #initial_chunk_bytes sets. Smaller chunks pin
   /// less memory when a few long-lived blocks sit among short-lived ones, at the cost
   /// of more refills; a request that needs a larger chunk still gets one. (An arena
-  /// whose chunks are pinned shrinks them by itself once it holds 4 MiB: see
+  /// whose chunks are pinned shrinks them by itself once 1 MiB is dead: see
   /// #initial_chunk_bytes. A cap acts from the first chunk on.)
   std::size_t max_chunk_bytes = 64 * 1024;
 };
