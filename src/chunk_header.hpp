@@ -88,7 +88,8 @@ struct alignas(64) ChunkHeader {
   std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, kOverAlignedClass, or a
                             // carved frame's kind
   std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127); for
-                              // an over-aligned block, log2 of its alignment
+                              // an over-aligned block, log2 of its alignment; for a
+                              // chunk apart, kChunkApart; else 0
 
   std::uintptr_t base() const noexcept { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t payload() const noexcept { return base() + sizeof(ChunkHeader); }
@@ -106,6 +107,11 @@ struct alignas(64) ChunkHeader {
 static_assert(sizeof(ChunkHeader) == 64, "the header is one cache line");
 
 inline constexpr std::size_t kHeaderBytes = sizeof(ChunkHeader);
+
+// slots_carved of a class chunk that holds one block of its own, never installed as the
+// current chunk (ThreadArena::allocate_apart): the live-share probe reads it as wholly
+// live while its block is, since it was sized for that block.
+inline constexpr std::uint8_t kChunkApart = 1;
 
 inline ChunkHeader* frame_of(std::uintptr_t address) noexcept {
   return reinterpret_cast<ChunkHeader*>(address & ~static_cast<std::uintptr_t>(kChunkAlign - 1));

@@ -71,6 +71,7 @@ ChunkHeader* init_header(ChunkHeader* chunk, std::size_t total_bytes, unsigned s
   chunk->held_next = nullptr;
   chunk->total_bytes = total_bytes;
   chunk->size_class = static_cast<std::uint8_t>(size_class);
+  chunk->slots_carved = 0;  // a frame's header may hold an earlier use's
   return chunk;
 }
 

@@ -76,7 +76,10 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
     return allocate_oversized(bytes, alignment);
   }
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
-  if (needed > cache_ceiling_) return allocate_apart(needed, alignment);
+  if (needed > cache_ceiling_ && is_small_class(needed) && shrunk() &&
+      live_share_.pinning(frames_.frames_held())) {
+    return allocate_apart(needed, alignment);
+  }
   refill(needed);
   if (void* p; try_bump(bytes, alignment, p)) return p;
   CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
@@ -84,12 +87,19 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
 
 // The arena's chunks shrank (random lifetimes pin them: move_ratchet) below what this
 // block needs. Its chunk is its own, and the current chunk stays: installed, the larger
-// chunk would take the small blocks that follow and be pinned by them as before. Such
-// a chunk goes back as soon as its block does.
+// chunk would take the small blocks that follow and be pinned by them as before. Such a
+// chunk goes back (it is above the cache's ceiling) as soon as its block does. Only for
+// small classes: a 64 KiB chunk would stop the class frames the ratchet carves from.
+// Only while the probe still reads pinning: the probe reads one held chunk here too, and
+// a chunk apart as wholly live, so an arena whose blocks are now mostly such large ones
+// stops reading pinned, and its next large block is installed by a refill, where the
+// ratchet may grow again.
 void* ThreadArena::allocate_apart(unsigned size_class, std::size_t alignment) {
   ChunkHeader* chunk = obtain_class_chunk(size_class);
   chunk->refcount.store(1, std::memory_order_relaxed);  // the block's reference
+  chunk->slots_carved = kChunkApart;
   count(normal_allocated_);
+  live_share_.sample(held_, chunk->total_bytes);  // the passes go on without refills
   return reinterpret_cast<void*>(chunk->base() + first_block_offset(alignment));
 }
 

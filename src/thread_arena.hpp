@@ -146,6 +146,11 @@ class alignas(64) ThreadArena {
   // A chunk of at least class `needed` (and the ratchet's) becomes the current one.
   void refill(unsigned needed);
   void* allocate_apart(unsigned size_class, std::size_t alignment);
+  // The chunks shrank to a page under pinning: not a cap (max_chunk_bytes) keeping the
+  // ratchet low, nor a ratchet that never grew.
+  bool shrunk() const noexcept {
+    return cache_ceiling_ == kPinnedClass && resource_->max_class > kPinnedClass;
+  }
   void move_ratchet(unsigned size_class, std::size_t chunk_bytes) noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);

@@ -1099,7 +1099,7 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_shrink_chunks_to_a_page_and_bump_phases_gr
 BOOST_AUTO_TEST_CASE(random_lifetimes_of_larger_blocks_shrink_chunks_too) {
   // Blocks of 128 B to 4 KiB: a 64 KiB chunk holds about 30 of them, and 64 KiB chunks
   // throughout would pin about 4 times the live bytes (a quarter of what they hold is
-  // live: below the third that makes chunks shrink, above an eighth).
+  // live: below the half that makes chunks shrink, above an eighth).
   CountingResource counting;
   {
     ChunkProviderResource r(chunks_only(&counting));
@@ -1201,11 +1201,6 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     BOOST_TEST(chunk_span(large).base + chunkpmr::detail::kHeaderBytes == reinterpret_cast<std::uintptr_t>(large));
     BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
     BOOST_TEST(chunk_span(after).bytes == 4096u);
-    // Given back with its block, the place is carved again for the next such block.
-    const std::uintptr_t place = chunk_span(large).base;
-    r.deallocate(large, 12000, 8);
-    large = r.allocate(12000, 8);
-    BOOST_TEST(chunk_span(large).base == place);
     r.deallocate(large, 12000, 8);
     r.deallocate(after, 64, 8);
     r.deallocate(before, 64, 8);
@@ -1237,6 +1232,30 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_with_a_few_large_blocks_still_pin_little) 
     BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
     BOOST_TEST(pinned_bytes(table) < live * 8 / 3);
     free_table(r, table);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_shrunk_arena_whose_blocks_turn_large_and_long_lived_stops_placing_them_apart) {
+  // After the chunks shrank and the table went, 12 MiB of 6 KB blocks that all stay
+  // alive: the arena stops reading pinned, so its large blocks share chunks again
+  // (installed by refills) and the chunk class grows back. (Placed apart, they would
+  // never refill, and the arena would stay shrunk.)
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(24000);  // about 6 MiB live
+    Xorshift rng;
+    replace_at_random(r, table, rng, 400000);
+    BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
+    free_table(r, table);
+    std::vector<void*> large;
+    for (std::size_t total = 0; total < (std::size_t{12} << 20); total += 6000) large.push_back(r.allocate(6000, 8));
+    const auto last = chunk_span(large.back());
+    BOOST_TEST(chunk_span(large[large.size() - 2]).base == last.base);
+    BOOST_TEST(last.bytes == kChunk64K);
+    for (void* p : large) r.deallocate(p, 6000, 8);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);

@@ -70,7 +70,7 @@ struct ResourceOptions {
   /// what it holds dead (blocks with random lifetimes pinning its chunks) shrinks its
   /// chunks one class per refill down to 4 KiB, gives a block too large for them a
   /// chunk of its own, and grows them again once three quarters of what it holds is
-  /// live.
+  /// live or under 256 KiB is dead.
   std::size_t initial_chunk_bytes = 512;
 
   /// \brief Free chunks a thread keeps cached for reuse, in bytes; chunks emptied
