@@ -76,8 +76,7 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
     return allocate_oversized(bytes, alignment);
   }
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
-  if (needed > cache_ceiling_ && is_small_class(needed) && shrunk() &&
-      live_share_.pinning(frames_.frames_held())) {
+  if (needed > cache_ceiling_ && shrunk() && live_share_.pinning(frames_.frames_held())) {
     return allocate_apart(needed, alignment);
   }
   refill(needed);
@@ -88,14 +87,15 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
 // The arena's chunks shrank (random lifetimes pin them: move_ratchet) below what this
 // block needs. Its chunk is its own, and the current chunk stays: installed, the larger
 // chunk would take the small blocks that follow and be pinned by them as before. Such a
-// chunk goes back (it is above the cache's ceiling) as soon as its block does. Only for
-// small classes: a 64 KiB chunk would stop the class frames the ratchet carves from.
-// Only while the probe still reads pinning: the probe reads one held chunk here too, and
+// chunk goes back (it is above the cache's ceiling) as soon as its block does. Only
+// while the probe still reads pinning: the probe reads one held chunk here too, and
 // a chunk apart as wholly live, so an arena whose blocks are now mostly such large ones
 // stops reading pinned, and its next large block is installed by a refill, where the
 // ratchet may grow again.
 void* ThreadArena::allocate_apart(unsigned size_class, std::size_t alignment) {
-  ChunkHeader* chunk = obtain_class_chunk(size_class);
+  // A 64 KiB chunk straight from a frame: obtain_class_chunk would stop the class
+  // frames the ratchet carves from.
+  ChunkHeader* chunk = size_class == kLargestClass ? obtain_frame_chunk() : obtain_class_chunk(size_class);
   chunk->refcount.store(1, std::memory_order_relaxed);  // the block's reference
   chunk->slots_carved = kChunkApart;
   count(normal_allocated_);
@@ -304,17 +304,19 @@ ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
   } else {
     stop_carving();  // the ratchet is at the top: no small class follows until a reset
   }
-  if (size_class == kLargestClass) {
-    ChunkHeader* frame = frames_.take(*resource_);
-    if (frame == nullptr) {
-      trim_caches();  // this thread's free chunks may be what holds the budget
-      frame = frames_.take(*resource_);
-      if (frame == nullptr) throw std::bad_alloc();
-    }
-    hold(init_header(frame, kChunkAlign, size_class, this));
-    return frame;
-  }
+  if (size_class == kLargestClass) return obtain_frame_chunk();
   return obtain_fresh(class_bytes(size_class), size_class);
+}
+
+ChunkHeader* ThreadArena::obtain_frame_chunk() {
+  ChunkHeader* frame = frames_.take(*resource_);
+  if (frame == nullptr) {
+    trim_caches();  // this thread's free chunks may be what holds the budget
+    frame = frames_.take(*resource_);
+    if (frame == nullptr) throw std::bad_alloc();
+  }
+  hold(init_header(frame, kChunkAlign, kLargestClass, this));
+  return frame;
 }
 
 ChunkHeader* ThreadArena::carve(unsigned size_class) {

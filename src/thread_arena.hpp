@@ -146,11 +146,9 @@ class alignas(64) ThreadArena {
   // A chunk of at least class `needed` (and the ratchet's) becomes the current one.
   void refill(unsigned needed);
   void* allocate_apart(unsigned size_class, std::size_t alignment);
-  // The chunks shrank to a page under pinning: not a cap (max_chunk_bytes) keeping the
-  // ratchet low, nor a ratchet that never grew.
-  bool shrunk() const noexcept {
-    return cache_ceiling_ == kPinnedClass && resource_->max_class > kPinnedClass;
-  }
+  // Pinning made the chunks a page (the cache's ceiling falls with the ratchet and rises
+  // with it again; a ratchet that stayed below a page keeps its ceiling below too).
+  bool shrunk() const noexcept { return cache_ceiling_ == kPinnedClass; }
   void move_ratchet(unsigned size_class, std::size_t chunk_bytes) noexcept;
   void* allocate_oversized(std::size_t bytes, std::size_t alignment);
   void* allocate_over_aligned(std::size_t bytes, std::size_t alignment);
@@ -167,6 +165,7 @@ class alignas(64) ThreadArena {
   void take_remote_chunks() noexcept;
   void release_owned(ChunkHeader* chunk) noexcept;
   ChunkHeader* obtain_class_chunk(unsigned size_class);
+  ChunkHeader* obtain_frame_chunk();  // a 64 KiB class chunk: a frame of its own
   ChunkHeader* carve(unsigned size_class);
   ChunkHeader* carve_from_block(unsigned size_class);
   ChunkHeader* carve_repeated(unsigned size_class);

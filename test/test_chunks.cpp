@@ -1206,6 +1206,24 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     r.deallocate(before, 64, 8);
     free_table(r, table);
   }
+  {
+    // The same for a block that needs a 64 KiB chunk (allowed by max_normal_alloc):
+    // a frame of its own, and the class frames the page chunks come from stay.
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_normal_alloc = 65472, .first_buffer = false});
+    std::vector<Slot> table(24000);
+    Xorshift rng;
+    replace_at_random(r, table, rng, 400000);
+    BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
+    void* before = r.allocate(64, 8);
+    void* large = r.allocate(40000, 8);
+    void* after = r.allocate(64, 8);
+    BOOST_TEST(chunk_span(large).bytes == kChunk64K);
+    BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
+    r.deallocate(large, 40000, 8);
+    r.deallocate(after, 64, 8);
+    r.deallocate(before, 64, 8);
+    free_table(r, table);
+  }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
