@@ -193,6 +193,7 @@ void ThreadArena::install(ChunkHeader* chunk) noexcept {
   // count), so a plain store sets the surplus; blocks handed out later reach other
   // threads only through their own synchronisation, after this store.
   chunk->refcount.store(kSurplus, std::memory_order_relaxed);
+  chunk->slots_carved = 0;  // a chunk apart, cached once the ceiling rose, is one no more
   unused_credit_ = kSurplus;
   frees_in_current_ = 0;
   current_ = chunk;
