@@ -37,7 +37,23 @@ bool try_take(ThreadArena* arena, std::uint64_t new_owner) noexcept {
                                                     std::memory_order_relaxed);
 }
 
-ThreadArena* take_any(ResourceState& resource, std::uint64_t new_owner) noexcept {
+// An abandoned arena for `new_owner`: first the one that made the block the thread last
+// freed before it had an arena (`preferred`): a thread that takes over another's blocks
+// (a server's next generation, a pool's new thread) allocates as that one did, so that
+// arena's chunks, ratchet and probe fit it, and its blocks' chunks come home. Another
+// dead thread's arena would mix the pinned chunks of two workloads in one arena while
+// the old ones die (larson: one arena's frames nearly doubled when two lanes swapped
+// arenas).
+ThreadArena* take_any(ResourceState& resource, std::uint64_t new_owner,
+                      const ThreadArena* preferred = nullptr) noexcept {
+  if (preferred != nullptr) {
+    for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource()) {
+      if (a == preferred) {
+        if (try_take(a, new_owner)) return a;
+        break;
+      }
+    }
+  }
   for (ThreadArena* a = first_arena(resource); a != nullptr; a = a->next_in_resource()) {
     if (try_take(a, new_owner)) return a;
   }
@@ -78,7 +94,7 @@ ThreadArena* find_or_attach_arena(ResourceState& resource) {
   const std::uint64_t token = thread_token();
   if (token == 0 || ts.attaching_id == resource.id) return nullptr;
   ThreadArena* arena = find_owned_by(resource, token);
-  if (arena == nullptr) arena = take_any(resource, token);
+  if (arena == nullptr) arena = take_any(resource, token, ts.freed_from);
   if (arena == nullptr) {
     // Upstream may allocate from this very resource meanwhile: that nested call must
     // not create a second arena for this thread, so it borrows one instead.

@@ -265,6 +265,9 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
     mine->free_in_retired(chunk);
     return;
   }
+  // A thread with no arena here yet remembers whose block it freed: when it attaches,
+  // it adopts that arena first if its owner is gone (arena_lookup.cpp).
+  if (mine == nullptr) detail::t_thread.freed_from = chunk->owner;
   ThreadArena::release_reference(chunk, mine);
 }
 

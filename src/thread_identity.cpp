@@ -22,7 +22,7 @@ namespace {
 constexpr unsigned kSlotBits = 16;
 constexpr std::size_t kSlots = std::size_t{1} << kSlotBits;
 constexpr std::uint64_t kSlotMask = kSlots - 1;
-constexpr std::uint64_t kResourceIdBatch = 1024;
+constexpr std::uint32_t kResourceIdBatch = 1024;
 
 // The liveness table (static storage: 512 KiB of address space, of which only the
 // pages of slots actually used are ever touched). Slot 0 is never handed out, so no
@@ -121,11 +121,12 @@ bool token_alive(std::uint64_t token) noexcept {
 
 std::uint64_t new_resource_id() noexcept {
   ThreadState& ts = t_thread;
-  if (ts.next_resource_id == ts.resource_id_end) {
+  if (ts.resource_ids_left == 0) {
     ts.next_resource_id =
         g_next_resource_id.fetch_add(kResourceIdBatch, std::memory_order_relaxed);
-    ts.resource_id_end = ts.next_resource_id + kResourceIdBatch;
+    ts.resource_ids_left = kResourceIdBatch;
   }
+  --ts.resource_ids_left;
   return ts.next_resource_id++;
 }
 

@@ -45,14 +45,18 @@ struct ThreadState {
   // frees a resource's blocks (a consumer) skips the arena search on each free.
   // Cleared whenever this thread gets an arena.
   std::uint64_t no_arena_id;
+  // The arena that made the block this thread last freed while it had no arena of that
+  // block's resource: the first arena it tries to adopt (arena_lookup.cpp). Only ever
+  // compared with the arenas of a resource, never followed.
+  const ThreadArena* freed_from;
   std::uint64_t token;  // 0: none yet, or torn down
   // Resource ids are handed out to each thread in batches: creating a resource does
   // not touch a shared cache line.
   std::uint64_t next_resource_id;
-  std::uint64_t resource_id_end;
   // The resource this thread is creating an arena for right now (its upstream is being
   // asked for the arena's memory): a nested allocation from that upstream borrows.
   std::uint64_t attaching_id;
+  std::uint32_t resource_ids_left;  // of the batch next_resource_id is in
   bool exit_hook_armed;
   bool torn_down;  // the exit hook ran: this thread owns no arena any more
 };

@@ -236,6 +236,44 @@ BOOST_FIXTURE_TEST_CASE(exited_threads_arenas_are_adopted, NoWorkerFailures) {
   r.deallocate(keep, 8, 8);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_thread_adopts_the_arena_whose_blocks_it_freed_first, NoWorkerFailures) {
+  // Two threads make an arena each and exit, leaving blocks behind. A thread that takes
+  // over the older arena's blocks (frees one, then allocates) adopts that arena, not the
+  // first dead one in the resource's list (the newer): the blocks it frees come home,
+  // and two workloads' chunks stay in two arenas.
+  CountingResource counting;
+  ChunkProviderResource r(chunks_only(&counting));
+  void* keep = r.allocate(8, 8);  // the main thread holds the inline arena
+  void* older[2] = {};
+  void* newer = nullptr;
+  std::binary_semaphore older_made{0};
+  std::binary_semaphore newer_made{0};
+  std::thread first([&] {
+    older[0] = r.allocate(100, 8);
+    older[1] = r.allocate(100, 8);
+    older_made.release();
+    newer_made.acquire();  // alive until the second has its own arena
+  });
+  std::thread second([&] {
+    older_made.acquire();
+    newer = r.allocate(100, 8);
+    newer_made.release();
+  });
+  first.join();
+  second.join();
+  const auto* older_arena = chunkpmr::detail::chunk_of(older[0])->owner;
+  BOOST_REQUIRE(chunkpmr::detail::chunk_of(newer)->owner != older_arena);
+  std::thread([&] {
+    r.deallocate(older[0], 100, 8);
+    void* p = r.allocate(100, 8);
+    WORKER_CHECK(chunkpmr::detail::chunk_of(p)->owner == older_arena);
+    r.deallocate(p, 100, 8);
+  }).join();
+  r.deallocate(older[1], 100, 8);
+  r.deallocate(newer, 100, 8);
+  r.deallocate(keep, 8, 8);
+}
+
 BOOST_FIXTURE_TEST_CASE(resource_destroyed_while_its_threads_live_on, NoWorkerFailures) {
   CountingResource counting;
   std::optional<ChunkProviderResource> resource(std::in_place, &counting);
