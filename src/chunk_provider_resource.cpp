@@ -256,18 +256,18 @@ void ChunkProviderResource::do_deallocate(void* p, std::size_t bytes,
     mine->free_in_current(address, bytes);
     return;
   }
+  detail::ChunkHeader* chunk = detail::chunk_of(p);
+  // A thread with no arena here yet remembers whose block it freed: when it attaches,
+  // it adopts that arena first if its owner is gone (arena_lookup.cpp).
+  if (mine == nullptr) detail::t_thread.freed_from = chunk->owner;
   // A free from upstream while this thread's arena is in a slow path takes the path of
   // a thread without an arena: one atomic decrement, the chunk comes home later.
   if (mine != nullptr && mine->in_slow_path()) mine = nullptr;
-  detail::ChunkHeader* chunk = detail::chunk_of(p);
   // One-shot chunks go back at once; class chunks batch their owner's frees.
   if (mine != nullptr && chunk->owner == mine && chunk->size_class != detail::kOversizedClass) {
     mine->free_in_retired(chunk);
     return;
   }
-  // A thread with no arena here yet remembers whose block it freed: when it attaches,
-  // it adopts that arena first if its owner is gone (arena_lookup.cpp).
-  if (mine == nullptr) detail::t_thread.freed_from = chunk->owner;
   ThreadArena::release_reference(chunk, mine);
 }
 
