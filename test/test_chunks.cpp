@@ -1009,11 +1009,14 @@ struct Slot {
   std::size_t bytes = 0;
 };
 
-// Block sizes `first + step * k`, k < `choices`, picked at random.
+// Block sizes `first + step * k`, k < `choices`, picked at random; with `one_in` set,
+// one block in `one_in` (at random) is `large` bytes instead.
 struct Sizes {
   std::size_t first = 16;
   std::size_t step = 16;
   std::size_t choices = 31;
+  std::size_t one_in = 0;
+  std::size_t large = 0;
 };
 
 // Replaces random slots of `table` (random lifetimes: each block lives until its slot
@@ -1023,7 +1026,9 @@ void replace_at_random(ChunkProviderResource& r, std::vector<Slot>& table, Xorsh
   for (long s = 0; s < steps; ++s) {
     Slot& slot = table[rng.below(table.size())];
     if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
-    slot.bytes = sizes.first + sizes.step * rng.below(sizes.choices);
+    slot.bytes = sizes.one_in != 0 && rng.below(sizes.one_in) == 0
+                     ? sizes.large
+                     : sizes.first + sizes.step * rng.below(sizes.choices);
     slot.p = r.allocate(slot.bytes, 8);
     std::memset(slot.p, 0x5A, slot.bytes);
   }
@@ -1060,6 +1065,22 @@ void free_table(ChunkProviderResource& r, std::vector<Slot>& table) {
     if (s.p != nullptr) r.deallocate(s.p, s.bytes, 8);
     s = Slot{};
   }
+}
+
+// In an arena whose chunks shrank to pages: a block of `large_bytes` between two small
+// ones sits at the start of a chunk of its own of `chunk_bytes`, and the two small ones
+// share the page chunk that stayed current.
+void expect_placed_apart(ChunkProviderResource& r, std::size_t large_bytes, std::size_t chunk_bytes) {
+  void* before = r.allocate(64, 8);
+  void* large = r.allocate(large_bytes, 8);
+  void* after = r.allocate(64, 8);
+  BOOST_TEST(chunk_span(large).bytes == chunk_bytes);
+  BOOST_TEST(chunk_span(large).base + chunkpmr::detail::kHeaderBytes == reinterpret_cast<std::uintptr_t>(large));
+  BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
+  BOOST_TEST(chunk_span(after).bytes == 4096u);
+  r.deallocate(large, large_bytes, 8);
+  r.deallocate(after, 64, 8);
+  r.deallocate(before, 64, 8);
 }
 
 }  // namespace
@@ -1194,16 +1215,7 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     Xorshift rng;
     replace_at_random(r, table, rng, 400000);
     BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
-    void* before = r.allocate(64, 8);
-    void* large = r.allocate(12000, 8);
-    void* after = r.allocate(64, 8);
-    BOOST_TEST(chunk_span(large).bytes == 16384u);
-    BOOST_TEST(chunk_span(large).base + chunkpmr::detail::kHeaderBytes == reinterpret_cast<std::uintptr_t>(large));
-    BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
-    BOOST_TEST(chunk_span(after).bytes == 4096u);
-    r.deallocate(large, 12000, 8);
-    r.deallocate(after, 64, 8);
-    r.deallocate(before, 64, 8);
+    expect_placed_apart(r, 12000, 16384u);
     free_table(r, table);
   }
   {
@@ -1214,14 +1226,7 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     Xorshift rng;
     replace_at_random(r, table, rng, 400000);
     BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
-    void* before = r.allocate(64, 8);
-    void* large = r.allocate(40000, 8);
-    void* after = r.allocate(64, 8);
-    BOOST_TEST(chunk_span(large).bytes == kChunk64K);
-    BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
-    r.deallocate(large, 40000, 8);
-    r.deallocate(after, 64, 8);
-    r.deallocate(before, 64, 8);
+    expect_placed_apart(r, 40000, kChunk64K);
     free_table(r, table);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
@@ -1238,13 +1243,7 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_with_a_few_large_blocks_still_pin_little) 
     ChunkProviderResource r(chunks_only(&counting));
     std::vector<Slot> table(8000);  // about 6 MiB live
     Xorshift rng;
-    for (long s = 0; s < 400000; ++s) {
-      Slot& slot = table[rng.below(table.size())];
-      if (slot.p != nullptr) r.deallocate(slot.p, slot.bytes, 8);
-      slot.bytes = rng.below(64) == 0 ? 12000 : 16 + rng.below(1009);
-      slot.p = r.allocate(slot.bytes, 8);
-      std::memset(slot.p, 0x5A, slot.bytes);
-    }
+    replace_at_random(r, table, rng, 400000, Sizes{16, 1, 1009, 64, 12000});
     BOOST_TEST(current_chunk_bytes(r) == 4096u);
     const std::size_t live = live_bytes(table);
     BOOST_TEST_MESSAGE("pinned " << pinned_bytes(table) << " for " << live << " live");
