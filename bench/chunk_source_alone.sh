@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: BSL-1.0
 # Runs each workload × peer of bench/bench_chunk_source.cpp alone, in a fresh process
 # (`bench_chunk_source --alone=NAME --items=N`, no Google Benchmark) on glibc's default
-# settings (GLIBC_TUNABLES unset), and prints on stdout the goals computed from the run
-# and a markdown table: ns per item, the ratio to the reference (std_monotonic for
-# small_*, mixed_release_cycle and release_million; glibc's new_delete for larson_sized,
+# settings (GLIBC_TUNABLES unset), ALONE_REPEATS times (default 5, in sweeps over every
+# run), and prints on stdout the goals computed from the runs and a markdown table:
+# medians of ns per item, the ratio to the reference (std_monotonic for small_*,
+# mixed_release_cycle and release_million; glibc's new_delete for larson_sized,
 # xmalloc_* and mstress, and for xmalloc also to mimalloc), minor page faults per item,
 # system calls per item (mmap, munmap, brk, madvise, all), max RSS and chunkpmr's peak
 # bytes held.
@@ -13,14 +14,15 @@
 #                                                (default: every workload × peer)
 # new_delete@mimalloc and @jemalloc run new_delete_resource with Debian's
 # libmimalloc.so.2 / libjemalloc.so.2 preloaded (LD_PRELOAD). Time, faults and RSS come
-# from a run without strace; the system calls from a second run of the same n items
+# from the runs without strace; the system calls from a second run of the same n items
 # under `strace -f -c`, minus a run of one item (start-up, setup and teardown cancel
 # out). n comes from a calibration run (wall time per item, release_million's untimed
 # allocations included) so that the timed run takes about ALONE_TARGET_MS (default 500)
 # milliseconds, within bounds per workload; in larson_sized, xmalloc_* and mstress,
 # chunkpmr and the new_delete runs share the smallest of their n, so that their RSS is
 # measured over the same work. Progress goes to stderr; files to
-# build/release/chunk_source_alone/ (results.jsonl: one JSON line per run).
+# build/release/chunk_source_alone/ (results.jsonl: one JSON line per run, medians and
+# the sweeps' values).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/build_release.sh" bench_chunk_source  # also installs strace (install_deps.sh)
@@ -102,17 +104,28 @@ for w in larson_sized xmalloc_fixed xmalloc_random mstress; do
     if [ -n "${items[$w/$p]:-}" ]; then items[$w/$p]=$common; fi
   done
 done
-# 3. The timed run, then n items and 1 item under strace.
+# 3. The timed runs: ALONE_REPEATS (default 5) sweeps over every run, so that the
+# machine's drift falls on every peer alike; the table takes each run's medians
+# (time, faults, RSS) and the goals also show the spread of the per-sweep ratios.
+repeats=${ALONE_REPEATS:-5}
+for rep in $(seq 1 "$repeats"); do
+  i=0
+  for run in "${runs[@]}"; do
+    i=$((i + 1))
+    echo "[sweep $rep/$repeats, $i/${#runs[@]}] $run: ${items[$run]} items" >&2
+    run_bench "$run" "${items[$run]}" >> "$out/$i.runs.jsonl"
+  done
+done
+# 4. n items and 1 item under strace, once per run.
 results="$out/results.jsonl"
 : > "$results"
 i=0
 for run in "${runs[@]}"; do
   i=$((i + 1))
   n=${items[$run]}
-  echo "[$i/${#runs[@]}] $run: $n items" >&2
-  line=$(run_bench "$run" "$n")
+  echo "[strace $i/${#runs[@]}] $run" >&2
   run_bench "$run" "$n" strace -f -c -o "$out/$i.strace" >/dev/null
   run_bench "$run" 1 strace -f -c -o "$out/$i.base.strace" >/dev/null
-  echo "{\"strace\": \"$out/$i.strace\", \"strace_base\": \"$out/$i.base.strace\", ${line#\{}" >> "$results"
+  python3 "$root/bench/report.py" merge-runs "$out/$i.runs.jsonl" "$out/$i.strace" "$out/$i.base.strace" >> "$results"
 done
 python3 "$root/bench/report.py" chunk-source "$results"
