@@ -87,7 +87,7 @@ struct alignas(64) ChunkHeader {
   std::uint16_t frames_touched;
   std::uint8_t size_class;  // 0..kLargestClass, kOversizedClass, kOverAlignedClass, or a
                             // carved frame's kind
-  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..127); for
+  std::uint8_t slots_carved;  // a class frame's places handed out so far (1..128); for
                               // an over-aligned block, log2 of its alignment; for a
                               // chunk apart, kChunkApart; else 0
 
@@ -105,6 +105,8 @@ struct alignas(64) ChunkHeader {
 };
 
 static_assert(sizeof(ChunkHeader) == 64, "the header is one cache line");
+static_assert(class_frame_place(0, kMinChunkBytes) == sizeof(ChunkHeader),
+              "place 0 of a class frame starts right after the frame header");
 
 inline constexpr std::size_t kHeaderBytes = sizeof(ChunkHeader);
 
@@ -126,10 +128,10 @@ inline ChunkHeader* chunk_of(const void* p) noexcept {
   const unsigned kind = frame->size_class;
   if (kind < kClassFrameBase) [[likely]] return frame;
   const std::uintptr_t offset = address - frame->base();
-  const std::uintptr_t start = kind == kSmallBlockClass
-                                   ? std::bit_floor(offset)
-                                   : offset & ~(class_bytes(kind - kClassFrameBase) - 1);
-  return reinterpret_cast<ChunkHeader*>(frame->base() + start);
+  if (kind == kSmallBlockClass) return reinterpret_cast<ChunkHeader*>(frame->base() + std::bit_floor(offset));
+  // A class frame: the place's start, or past the frame header in place 0.
+  const std::uintptr_t start = offset & ~(class_bytes(kind - kClassFrameBase) - 1);
+  return reinterpret_cast<ChunkHeader*>(frame->base() + (start == 0 ? sizeof(ChunkHeader) : start));
 }
 
 }  // namespace chunkpmr::detail

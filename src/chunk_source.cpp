@@ -101,16 +101,21 @@ ChunkHeader* obtain_chunk(ResourceState& resource, std::size_t total_bytes,
 
 ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_class,
                          ThreadArena* owner) noexcept {
+  // A small-class block's places start at class_bytes(size_class); a class frame's at
+  // its multiples, place 0 past the frame's header.
+  const std::size_t bytes = block->size_class == kSmallBlockClass
+                                ? class_bytes(size_class)
+                                : class_frame_chunk_bytes(offset, class_bytes(size_class));
   CHUNKPMR_ASSERT(block->size_class >= kClassFrameBase && is_small_class(size_class) &&
-                      offset >= class_bytes(size_class) &&
-                      offset + class_bytes(size_class) <= kChunkAlign,
+                      offset >= kHeaderBytes && offset + bytes <= kChunkAlign &&
+                      (block->size_class != kSmallBlockClass || offset == class_bytes(size_class)),
                   "chunkpmr: carving a non-small class, from a non-block, or out of it");
   // Relaxed: the block's count is only touched by whoever uses its arena (see
   // chunk_header.hpp), never by two threads at once.
   block->refcount.store(block->refcount.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
   return init_header(::new (reinterpret_cast<void*>(block->base() + offset)) ChunkHeader{},
-                     class_bytes(size_class), size_class, owner);
+                     bytes, size_class, owner);
 }
 
 void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chunk) noexcept {

@@ -14,12 +14,15 @@
 //    header). Glibc serves a 64 KiB-aligned request of 512 B with about 12 KiB of
 //    resident memory; one block serves a thread's whole run up the ratchet through
 //    the small classes;
-//  - a class frame: a 64 KiB frame of chunks of one small class c <= 5, at offsets
-//    k * class_bytes(c), k >= 1 (the header sits in the first place): where an arena
-//    needs the same small class again (its ratchet stays below 64 KiB).
+//  - a class frame: a 64 KiB frame of chunks of one small class c <= 5, in the places
+//    k * class_bytes(c): where an arena needs the same small class again (its ratchet
+//    stays below 64 KiB). The frame's header takes the start of place 0, whose chunk
+//    begins right after it (class_bytes(c) - 64 bytes, the only chunk not aligned to
+//    its size): a page chunk in a page of its own for a 64-byte header would make
+//    arenas whose chunks shrank to pages hold a sixteenth more than they use.
 // Inside a block, the chunk holding offset o (o >= 512) starts at bit_floor(o); inside
-// a class frame, at o rounded down to class_bytes(c). Every carved chunk is aligned to
-// its own size.
+// a class frame, at o rounded down to class_bytes(c), or at 64 in place 0. Every other
+// carved chunk is aligned to its own size.
 // Masking works for a pointer p only if p < frame + kChunkAlign, which holds because:
 //  - class chunks and blocks are at most kChunkAlign bytes, and a handout is at least
 //    one byte, so its start lies strictly inside the frame;
@@ -43,10 +46,10 @@ inline constexpr unsigned kOverAlignedClass = 0x81;
 // size_class from kClassFrameBase up (never a chunk's):
 //  - kSmallBlockClass: a small-class block, one chunk of each class 0..6 (buddy layout);
 //  - kClassFrameBase + c: a class frame, chunks of class c (0..5) at every multiple of
-//    class_bytes(c) but the first (where the frame header is).
+//    class_bytes(c), the first after the frame header (class_frame_place).
 inline constexpr unsigned kClassFrameBase = 0xF0;
 inline constexpr unsigned kSmallBlockClass = 0xFE;
-inline constexpr unsigned kLargestClassFrameClass = 5;  // 16 KiB: three chunks per frame
+inline constexpr unsigned kLargestClassFrameClass = 5;  // 16 KiB: four chunks per frame
 // The class an arena's chunks shrink to when blocks with random lifetimes pin them
 // (live_share.hpp): 4 KiB, a page.
 inline constexpr unsigned kPinnedClass = 3;
@@ -89,8 +92,19 @@ constexpr std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) n
   return (value + alignment - 1) & ~static_cast<std::uintptr_t>(alignment - 1);
 }
 
+// Where place k of a class frame of `place_bytes` places starts, and how many bytes its
+// chunk has: place 0 after the frame's header (a 64-byte header, chunk_header.hpp).
+constexpr std::size_t class_frame_place(unsigned k, std::size_t place_bytes) noexcept {
+  return k == 0 ? 64 : std::size_t{k} * place_bytes;
+}
+constexpr std::size_t class_frame_chunk_bytes(std::size_t offset, std::size_t place_bytes) noexcept {
+  return place_bytes - (offset & (place_bytes - 1));
+}
+
 static_assert(class_for_bytes(1) == 0 && class_for_bytes(512) == 0);
 static_assert(class_for_bytes(513) == 1 && class_for_bytes(1024) == 1);
 static_assert(class_for_bytes(1025) == 2 && class_for_bytes(65536) == 7);
+static_assert(class_frame_chunk_bytes(class_frame_place(0, 4096), 4096) == 4096 - 64 &&
+              class_frame_chunk_bytes(class_frame_place(3, 4096), 4096) == 4096);
 
 }  // namespace chunkpmr::detail

@@ -23,8 +23,16 @@ void count(std::atomic<std::uint64_t>& counter) noexcept {
 // Where the single block of a one-shot chunk, or the first block of a fresh class
 // chunk, starts: the first `alignment`-aligned offset past the header. Chunk bases
 // are 64 KiB-aligned, so offset alignment equals address alignment.
+
 constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
   return std::max(kHeaderBytes, alignment);
+}
+
+// Whether `chunk` holds a block of `bytes` at `alignment`. Every chunk of a class holds
+// what fits past a header at the start of its class's size, but one: the chunk in
+// place 0 of a class frame, 64 bytes short (the frame's header is before it).
+bool holds(const ChunkHeader* chunk, std::size_t bytes, std::size_t alignment) noexcept {
+  return align_up(chunk->payload(), alignment) + bytes <= chunk->end();
 }
 
 }  // namespace
@@ -77,9 +85,9 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   }
   const unsigned needed = class_for_bytes(first_block_offset(alignment) + bytes);
   if (needed > cache_ceiling_ && shrunk() && live_share_.pinning(frames_.frames_held())) {
-    return allocate_apart(needed, alignment);
+    return allocate_apart(needed, bytes, alignment);
   }
-  refill(needed);
+  refill(needed, bytes, alignment);
   if (void* p; try_bump(bytes, alignment, p)) return p;
   CHUNKPMR_FATAL("chunkpmr: a fresh chunk did not fit the request it was sized for");
 }
@@ -92,15 +100,20 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
 // a chunk apart as wholly live, so an arena whose blocks are now mostly such large ones
 // stops reading pinned, and its next large block is installed by a refill, where the
 // ratchet may grow again.
-void* ThreadArena::allocate_apart(unsigned size_class, std::size_t alignment) {
+void* ThreadArena::allocate_apart(unsigned size_class, std::size_t bytes, std::size_t alignment) {
   // A 64 KiB chunk straight from a frame: obtain_class_chunk would stop the class
   // frames the ratchet carves from.
-  ChunkHeader* chunk = size_class == kLargestClass ? obtain_frame_chunk() : obtain_class_chunk(size_class);
+  auto obtain = [this](unsigned c) { return c == kLargestClass ? obtain_frame_chunk() : obtain_class_chunk(c); };
+  ChunkHeader* chunk = obtain(size_class);
+  if (!holds(chunk, bytes, alignment)) {  // place 0 of a class frame: the class up holds it
+    give_back(chunk);
+    chunk = obtain(size_class + 1);
+  }
   chunk->refcount.store(1, std::memory_order_relaxed);  // the block's reference
   chunk->slots_carved = kChunkApart;
   count(normal_allocated_);
   live_share_.sample(held_, chunk->total_bytes);  // the passes go on without refills
-  return reinterpret_cast<void*>(chunk->base() + first_block_offset(alignment));
+  return reinterpret_cast<void*>(align_up(chunk->payload(), alignment));
 }
 
 void* ThreadArena::allocate_oversized(std::size_t bytes, std::size_t alignment) {
@@ -129,17 +142,29 @@ void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignmen
   return block;
 }
 
-void ThreadArena::refill(unsigned needed) {
-  const unsigned size_class = std::max<unsigned>(needed, ratchet_);
-  ChunkHeader* chunk = take_cached(size_class);
-  if (chunk == nullptr) {
-    // If this throws, the current chunk is still installed and still serves requests.
-    chunk = obtain_class_chunk(size_class);
-    count(normal_allocated_);
+void ThreadArena::refill(unsigned needed, std::size_t bytes, std::size_t alignment) {
+  unsigned size_class = std::max<unsigned>(needed, ratchet_);
+  // If this throws, the current chunk is still installed and still serves requests.
+  ChunkHeader* chunk = take_class_chunk(size_class);
+  if (!holds(chunk, bytes, alignment)) {
+    // The chunk in place 0 of a class frame, and the block needs the 64 bytes it lacks
+    // (a block that fills a class's chunk, size_classes.hpp): the class up holds it
+    // wherever its chunk is. (Only when the block needs at least the ratchet's class.)
+    give_back(chunk);
+    chunk = take_class_chunk(++size_class);
   }
   move_ratchet(size_class, chunk->total_bytes);
   retire_current();
   install(chunk);
+}
+
+ChunkHeader* ThreadArena::take_class_chunk(unsigned size_class) {
+  ChunkHeader* chunk = take_cached(size_class);
+  if (chunk == nullptr) {
+    chunk = obtain_class_chunk(size_class);
+    count(normal_allocated_);
+  }
+  return chunk;
 }
 
 // Where the next refill's class starts, decided as the chunk of `size_class` (of
@@ -197,7 +222,7 @@ void ThreadArena::install(ChunkHeader* chunk) noexcept {
   unused_credit_ = kSurplus;
   frees_in_current_ = 0;
   current_ = chunk;
-  current_mask_ = ~static_cast<std::uintptr_t>(chunk->total_bytes - 1);
+  current_span_ = chunk->total_bytes;
   cursor_ = chunk->payload();
   limit_ = chunk->end();
 }
@@ -215,7 +240,7 @@ void ThreadArena::rewind_current() noexcept {
 void ThreadArena::retire_current() noexcept {
   ChunkHeader* chunk = current_;
   current_ = nullptr;
-  current_mask_ = ~std::uintptr_t{0};
+  current_span_ = 0;
   cursor_ = 0;
   limit_ = 0;
   if (chunk == nullptr) return;
@@ -367,12 +392,12 @@ ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
     if (fresh == nullptr) return nullptr;
     frame = init_header(fresh, kChunkAlign, kClassFrameBase + size_class, this);
     frame->refcount.store(1, std::memory_order_relaxed);  // our reference
-    class_frame_next_[size_class] = 1;  // the first place holds the frame header
+    class_frame_next_[size_class] = 0;
   }
-  const std::size_t offset = class_frame_next_[size_class]++ * bytes;
-  ChunkHeader* chunk = carve_chunk(frame, offset, size_class, this);
-  frame->slots_carved = class_frame_next_[size_class] - 1;
-  if (offset + 2 * bytes > kChunkAlign) stop_class_frame(size_class);  // every place is used
+  const unsigned place = class_frame_next_[size_class]++;
+  ChunkHeader* chunk = carve_chunk(frame, class_frame_place(place, bytes), size_class, this);
+  frame->slots_carved = static_cast<std::uint8_t>(place + 1);
+  if ((place + 2) * bytes > kChunkAlign) stop_class_frame(size_class);  // every place is used
   return chunk;
 }
 
@@ -413,8 +438,8 @@ void ThreadArena::drop_class_frame_reference(ChunkHeader* frame) noexcept {
     // The last reference: every place carved from the frame is on the free list now.
     // Take them off before the frame goes back.
     const unsigned size_class = frame->size_class - kClassFrameBase;
-    for (unsigned k = 1; k <= frame->slots_carved; ++k) {
-      unlink_slot(size_class, reinterpret_cast<ChunkHeader*>(frame->base() + k * class_bytes(size_class)));
+    for (unsigned k = 0; k < frame->slots_carved; ++k) {
+      unlink_slot(size_class, reinterpret_cast<ChunkHeader*>(frame->base() + class_frame_place(k, class_bytes(size_class))));
     }
   }
   release_block_reference(*resource_, frames_, frame);
@@ -509,7 +534,7 @@ void ThreadArena::return_every_chunk() noexcept {
   pending_chunk_ = nullptr;
   pending_frees_ = 0;
   current_ = nullptr;
-  current_mask_ = ~std::uintptr_t{0};
+  current_span_ = 0;
   cursor_ = 0;
   limit_ = 0;
   // A block goes back with the last of its carved chunks or with our reference to it,

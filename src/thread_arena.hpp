@@ -56,11 +56,12 @@ class alignas(64) ThreadArena {
     return true;
   }
 
-  // Whether `address` lies in the current chunk. Every chunk is aligned to its own
-  // size, so one mask finds its base; with no current chunk the mask is all ones and
-  // no block address matches the null base.
+  // Whether `address` lies in the current chunk: one unsigned comparison of its offset
+  // from the chunk's start (a chunk in place 0 of a class frame is not aligned to its
+  // size, so a mask would not do); with no current chunk the span is 0 and nothing
+  // matches.
   bool in_current(std::uintptr_t address) const noexcept {
-    return (address & current_mask_) == reinterpret_cast<std::uintptr_t>(current_);
+    return address - reinterpret_cast<std::uintptr_t>(current_) < current_span_;
   }
 
   // Free of a block in the current chunk by the owner: non-atomic bookkeeping, the
@@ -144,8 +145,9 @@ class alignas(64) ThreadArena {
   };
 
   // A chunk of at least class `needed` (and the ratchet's) becomes the current one.
-  void refill(unsigned needed);
-  void* allocate_apart(unsigned size_class, std::size_t alignment);
+  void refill(unsigned needed, std::size_t bytes, std::size_t alignment);
+  ChunkHeader* take_class_chunk(unsigned size_class);
+  void* allocate_apart(unsigned size_class, std::size_t bytes, std::size_t alignment);
   // Pinning made the chunks a page (the cache's ceiling falls with the ratchet and rises
   // with it again; a ratchet that stayed below a page keeps its ceiling below too).
   bool shrunk() const noexcept { return cache_ceiling_ == kPinnedClass; }
@@ -186,7 +188,7 @@ class alignas(64) ThreadArena {
   std::uintptr_t cursor_ = 0;  // next free byte of the current region
   std::uintptr_t limit_ = 0;   // end of the current region (cursor_ <= limit_)
   ChunkHeader* current_ = nullptr;  // null while bumping the initial buffer, or before the first refill
-  std::uintptr_t current_mask_ = ~std::uintptr_t{0};  // ~(current_->total_bytes - 1)
+  std::uintptr_t current_span_ = 0;  // current_->total_bytes; 0 with no current chunk
   std::uint32_t unused_credit_ = 0;  // kSurplus minus live owner handouts in current_
   std::uint32_t frees_in_current_ = 0;  // owner frees into current_ since it was installed
   std::uint8_t slow_depth_ = 0;  // slow paths of this arena running on its thread

@@ -9,6 +9,7 @@
 #include "test_support.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -567,8 +568,9 @@ BOOST_AUTO_TEST_CASE(frames_of_a_region_are_reused_before_asking_upstream) {
 
 BOOST_AUTO_TEST_CASE(max_chunk_bytes_caps_the_ratchet_and_packs_class_frames) {
   // With chunks capped at 8 KiB, the climb takes 512 B .. 8 KiB from one small-class
-  // block, and every later 8 KiB chunk comes from a class frame: seven per 64 KiB frame,
-  // at multiples of 8 KiB. Frees from another thread find their chunk in either.
+  // block, and every later 8 KiB chunk comes from a class frame: eight per 64 KiB frame,
+  // at multiples of 8 KiB, the first right after the frame's header (64 bytes short).
+  // Frees from another thread find their chunk in either.
   CountingResource counting;
   {
     ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
@@ -588,12 +590,17 @@ BOOST_AUTO_TEST_CASE(max_chunk_bytes_caps_the_ratchet_and_packs_class_frames) {
     }
     std::size_t in_frame = 0;
     for (std::size_t c = 5; c < chunks.size(); ++c) {
-      BOOST_TEST(chunks[c].bytes == 8192u);
       const std::uintptr_t offset = chunks[c].base - chunks[c].frame;
-      BOOST_TEST((offset != 0 && offset % 8192 == 0));  // never the frame's first place
+      if (offset == kHeader) {  // place 0, after the frame's header
+        BOOST_TEST(chunks[c].bytes == 8192u - kHeader);
+      } else {
+        BOOST_TEST(chunks[c].bytes == 8192u);
+        BOOST_TEST((offset != 0 && offset % 8192 == 0));
+      }
       in_frame += chunks[c].frame == chunks[5].frame;
     }
-    BOOST_TEST(in_frame == 7u);  // the first class frame holds seven chunks
+    BOOST_TEST(chunks[5].base == chunks[5].frame + kHeader);  // a class frame starts at place 0
+    BOOST_TEST(in_frame == 8u);  // the first class frame holds eight chunks
     std::thread([&] {
       for (std::size_t i = 0; i < blocks.size(); i += 2) {
         WORKER_CHECK(chunkpmr::test::check_pattern(blocks[i], 100, i));
@@ -646,6 +653,94 @@ void* fill_live(ChunkProviderResource& r, void* first, std::vector<void*>& live)
 
 }  // namespace
 
+BOOST_AUTO_TEST_CASE(a_class_frame_of_page_chunks_holds_sixteen) {
+  // Chunks capped at 4 KiB: after the climb, every page chunk comes from a class frame,
+  // sixteen to a 64 KiB frame (the first one after the frame's 64-byte header), so an
+  // arena of page chunks holds a frame for every 64 KiB of chunks it uses.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
+                                            .max_chunk_bytes = 4096});
+    std::vector<void*> blocks;
+    std::map<std::uintptr_t, std::vector<chunkpmr::test::ChunkSpan>> by_frame;  // class frames' chunks
+    const std::uintptr_t block = chunk_span(r.allocate(8, 8)).frame;  // the climb's small-class block
+    while (by_frame.size() < 3) {
+      void* p = r.allocate(1000, 8);
+      chunkpmr::test::fill_pattern(p, 1000, reinterpret_cast<std::uintptr_t>(p));
+      blocks.push_back(p);
+      const chunkpmr::test::ChunkSpan span = chunk_span(p);
+      auto& chunks = by_frame[span.frame];
+      if (span.frame != block && (chunks.empty() || chunks.back().base != span.base)) chunks.push_back(span);
+    }
+    by_frame.erase(block);
+    std::size_t full = 0;
+    for (const auto& [frame, chunks] : by_frame) {
+      if (chunks.size() < 16) continue;  // the frame being carved
+      ++full;
+      BOOST_TEST(chunks.size() == 16u);
+      for (std::size_t k = 0; k < chunks.size(); ++k) {
+        BOOST_TEST(chunks[k].base == frame + (k == 0 ? kHeader : k * 4096));
+        BOOST_TEST(chunks[k].bytes == (k == 0 ? 4096 - kHeader : 4096u));
+      }
+    }
+    BOOST_TEST(full >= 1u);
+    for (void* p : blocks) {
+      BOOST_TEST(chunkpmr::test::check_pattern(p, 1000, reinterpret_cast<std::uintptr_t>(p)));
+      r.deallocate(p, 1000, 8);
+    }
+    r.release();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_block_that_fills_a_page_chunk_skips_the_shorter_first_place) {
+  // With page chunks, a block of 4096 - 64 bytes fills a chunk exactly, but not the one
+  // in place 0 of a class frame (64 bytes short): when the class frame's next place is
+  // place 0, such a block gets a chunk of the class up, and the place it skipped holds
+  // the next page chunk. Blocks that leave room (an alignment of 128: the block starts
+  // 128 bytes into its page either way) still take place 0.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
+                                            .first_buffer = false, .max_chunk_bytes = 4096});
+    constexpr std::size_t kFill = 4096 - kHeader;
+    const std::uintptr_t block = chunk_span(r.allocate(8, 8)).frame;  // the climb's small-class block
+    std::vector<std::pair<void*, std::size_t>> live;
+    auto allocate = [&](std::size_t bytes, std::size_t alignment) {
+      void* p = r.allocate(bytes, alignment);
+      BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % alignment == 0u);
+      chunkpmr::test::fill_pattern(p, bytes, bytes);
+      live.emplace_back(p, bytes);
+      return p;
+    };
+    // Page chunks until the next one is the first of a new class frame.
+    std::uintptr_t frame = 0;
+    std::size_t in_frame = 0;
+    while (in_frame < 16) {
+      const chunkpmr::test::ChunkSpan span = chunk_span(allocate(kFill, 8));
+      if (span.frame == block) continue;
+      if (span.frame != frame) frame = span.frame, in_frame = 0;
+      ++in_frame;
+    }
+    const chunkpmr::test::ChunkSpan skipped = chunk_span(allocate(kFill, 8));
+    BOOST_TEST(std::bit_ceil(skipped.bytes) == 8192u);  // the class up, not place 0
+    BOOST_TEST(chunk_span(allocate(kFill, 8)).base == skipped.base);  // fills the rest of it
+    const chunkpmr::test::ChunkSpan next = chunk_span(allocate(4096 - 128, 128));
+    BOOST_TEST(next.base == next.frame + kHeader);  // place 0 of a fresh class frame
+    BOOST_TEST(next.bytes == 4096 - kHeader);
+    for (auto [p, bytes] : live) {
+      BOOST_TEST(chunkpmr::test::check_pattern(p, bytes, bytes));
+      r.deallocate(p, bytes, bytes == 4096 - 128 ? 128 : 8);
+    }
+    r.release();
+    BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(ratchet_holds_while_the_live_set_is_small_and_lower_class_frames_go) {
   // The ratchet grows only past a chunk that retires mostly live: chunks whose blocks
   // were nearly all freed keep the class where it is. A class needed again comes from
@@ -662,7 +757,8 @@ BOOST_AUTO_TEST_CASE(ratchet_holds_while_the_live_set_is_small_and_lower_class_f
     BOOST_TEST(chunk_span(b).bytes == 1024u);
     void* keep_b = fill_and_free_all_but_last(r, b);
     void* c = r.allocate(8, 8);  // refill 3: the ratchet held, 1 KiB again, from a class frame
-    BOOST_TEST(chunk_span(c).bytes == 1024u);
+    BOOST_TEST(chunk_span(c).bytes == 1024u - kHeader);  // its place 0, after the frame's header
+    BOOST_TEST(chunk_span(c).base == chunk_span(c).frame + kHeader);
     BOOST_TEST(chunk_span(c).frame != chunk_span(a).frame);
     std::vector<void*> live;
     void* d = fill_live(r, c, live);  // refill 4: still 1 KiB (the ratchet moves after it)
@@ -793,22 +889,22 @@ BOOST_AUTO_TEST_CASE(raising_the_floor_by_one_class_evicts_a_cached_chunk) {
     ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
                                             .max_chunk_bytes = 1024});
     void* a = r.allocate(400, 8);  // 512 B
-    void* b = r.allocate(900, 8);  // 1 KiB: the floor rises to class 1
-    void* c = r.allocate(900, 8);  // another 1 KiB chunk; b's chunk retires with b live
-    BOOST_TEST(chunk_span(b).bytes == 1024u);
-    BOOST_TEST(chunk_span(c).bytes == 1024u);
+    void* b = r.allocate(800, 8);  // 1 KiB: the floor rises to class 1
+    void* c = r.allocate(800, 8);  // another 1 KiB chunk; b's chunk retires with b live
+    BOOST_TEST(chunk_span(b).bytes == 1024u);  // in the small-class block
+    BOOST_TEST(chunk_span(c).bytes == 1024u - kHeader);  // place 0 of a class frame
     BOOST_TEST(chunk_span(b).base != chunk_span(c).base);
-    r.deallocate(b, 900, 8);
+    r.deallocate(b, 800, 8);
     r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path without a refill: b's chunk is cached
     BOOST_TEST(r.stats().cached_chunks == 1u);
     BOOST_TEST(r.stats().cached_bytes == 1024u);
     void* d = r.allocate(1500, 8);  // a refill that needs 2 KiB: the floor rises to class 2
-    BOOST_TEST(chunk_span(d).bytes == 2048u);
+    BOOST_TEST(std::bit_ceil(chunk_span(d).bytes) == 2048u);
     BOOST_TEST(r.stats().cached_chunks == 0u);  // the 1 KiB chunk was evicted, not reused
     BOOST_TEST(r.stats().cached_bytes == 0u);
     BOOST_TEST(r.stats().chunk_reuses == 0u);
     r.deallocate(a, 400, 8);
-    r.deallocate(c, 900, 8);
+    r.deallocate(c, 800, 8);
     r.deallocate(d, 1500, 8);
     r.trim();
     BOOST_TEST(r.stats().bytes_held == 0u);
@@ -1047,9 +1143,11 @@ std::size_t pinned_bytes(const std::vector<Slot>& table) {
 }
 
 // The size of the chunk the arena allocates from now.
+// The class (in bytes) of the current chunk: a chunk in place 0 of a class frame has
+// 64 bytes less.
 std::size_t current_chunk_bytes(ChunkProviderResource& r) {
   void* p = r.allocate(8, 8);
-  const std::size_t bytes = chunk_span(p).bytes;
+  const std::size_t bytes = std::bit_ceil(chunk_span(p).bytes);
   r.deallocate(p, 8, 8);
   return bytes;
 }
@@ -1074,10 +1172,10 @@ void expect_placed_apart(ChunkProviderResource& r, std::size_t large_bytes, std:
   void* before = r.allocate(64, 8);
   void* large = r.allocate(large_bytes, 8);
   void* after = r.allocate(64, 8);
-  BOOST_TEST(chunk_span(large).bytes == chunk_bytes);
+  BOOST_TEST(std::bit_ceil(chunk_span(large).bytes) == chunk_bytes);
   BOOST_TEST(chunk_span(large).base + chunkpmr::detail::kHeaderBytes == reinterpret_cast<std::uintptr_t>(large));
   BOOST_TEST(chunk_span(after).base == chunk_span(before).base);
-  BOOST_TEST(chunk_span(after).bytes == 4096u);
+  BOOST_TEST(std::bit_ceil(chunk_span(after).bytes) == 4096u);
   r.deallocate(large, large_bytes, 8);
   r.deallocate(after, 64, 8);
   r.deallocate(before, 64, 8);
@@ -1216,6 +1314,18 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     replace_at_random(r, table, rng, 400000);
     BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
     expect_placed_apart(r, 12000, 16384u);
+    // Blocks that fill an 8 KiB chunk, each apart: the one that would land in place 0 of
+    // a class frame (64 bytes short) gets a 16 KiB chunk instead, and no two overlap.
+    std::vector<void*> full;
+    for (int i = 0; i < 20; ++i) {
+      full.push_back(r.allocate(8192 - kHeader, 8));
+      chunkpmr::test::fill_pattern(full.back(), 8192 - kHeader, i);
+      BOOST_TEST(chunk_span(full.back()).bytes >= 8192u);
+    }
+    for (int i = 0; i < 20; ++i) {
+      BOOST_TEST(chunkpmr::test::check_pattern(full[i], 8192 - kHeader, i));
+      r.deallocate(full[i], 8192 - kHeader, 8);
+    }
     free_table(r, table);
   }
   {
@@ -1269,9 +1379,13 @@ BOOST_AUTO_TEST_CASE(a_shrunk_arena_whose_blocks_turn_large_and_long_lived_stops
     free_table(r, table);
     std::vector<void*> large;
     for (std::size_t total = 0; total < (std::size_t{12} << 20); total += 6000) large.push_back(r.allocate(6000, 8));
-    const auto last = chunk_span(large.back());
-    BOOST_TEST(chunk_span(large[large.size() - 2]).base == last.base);
-    BOOST_TEST(last.bytes == kChunk64K);
+    // Among the last ten blocks, most share their chunk with the block before.
+    std::size_t shared = 0;
+    for (std::size_t i = large.size() - 10; i < large.size(); ++i) {
+      shared += chunk_span(large[i]).base == chunk_span(large[i - 1]).base;
+    }
+    BOOST_TEST(shared >= 8u);
+    BOOST_TEST(chunk_span(large.back()).bytes == kChunk64K);
     for (void* p : large) r.deallocate(p, 6000, 8);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
