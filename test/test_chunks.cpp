@@ -1142,7 +1142,6 @@ std::size_t pinned_bytes(const std::vector<Slot>& table) {
   return sum;
 }
 
-// The size of the chunk the arena allocates from now.
 // The class (in bytes) of the current chunk: a chunk in place 0 of a class frame has
 // 64 bytes less.
 std::size_t current_chunk_bytes(ChunkProviderResource& r) {
@@ -1210,6 +1209,37 @@ BOOST_AUTO_TEST_CASE(random_lifetimes_shrink_chunks_to_a_page_and_bump_phases_gr
     for (std::size_t total = 0; total < (std::size_t{16} << 20); total += 256) kept.push_back(r.allocate(256, 8));
     BOOST_TEST(chunk_span(kept.back()).bytes == kChunk64K);
     for (void* p : kept) r.deallocate(p, 256, 8);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_small_table_with_random_lifetimes_keeps_its_shrunk_chunks) {
+  // 600 blocks of 16 B to 496 B (about 160 KB live) replaced at random: with 64 KiB
+  // chunks the arena soon holds over a MiB dead and its chunks shrink to a page. Its
+  // page chunks then leave it under the 1 MiB dead that shrinks chunks, but over the
+  // 256 KiB below which they may grow freely: they stay a page. (Allowed to grow as
+  // soon as it is under 1 MiB, the arena would go back to 64 KiB chunks and pin again.)
+  CountingResource counting;
+  {
+    ChunkProviderResource r(chunks_only(&counting));
+    std::vector<Slot> table(600);
+    Xorshift rng;
+    long shrunk_at = -1;
+    std::size_t largest_after = 0;
+    for (long s = 1; s <= 400000; s += 1000) {
+      replace_at_random(r, table, rng, 1000);
+      const std::size_t chunk = current_chunk_bytes(r);
+      if (shrunk_at < 0 && chunk == 4096) {
+        shrunk_at = s;
+      } else if (shrunk_at >= 0) {
+        largest_after = std::max(largest_after, chunk);
+      }
+    }
+    BOOST_TEST(shrunk_at >= 0);
+    BOOST_TEST(shrunk_at < 40000);
+    BOOST_TEST(largest_after == 4096u);
+    free_table(r, table);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
