@@ -13,6 +13,7 @@
   report.py chunk-source RESULTS.jsonl              goals and fresh-process table (bench/chunk_source_alone.sh)
   report.py merge-runs RUNS.jsonl STRACE BASE        one results line: the medians of a run's sweeps
   perf also takes --lifecycle RUN.json [--lifecycle-alone TABLE.md] [--chunk-source RESULTS.jsonl]
+                 [--release-split TABLE.md]
 
 Extra runs (LABEL=file) are runs of the same binary under LD_PRELOAD of another
 malloc; their new_delete rows are shown as peer LABEL (e.g. mimalloc), as a ratio to
@@ -791,7 +792,9 @@ def main(argv):
             .replace("@FOOTPRINT_CHUNK@", open(opts["footprint-chunk"][0]).read().strip()
                      if opts.get("footprint-chunk") else "(not run)")
             .replace("@PROFILES@", open(opts["profiles"][0]).read().strip()
-                     if opts.get("profiles") else "(not run)"))
+                     if opts.get("profiles") else "(not run)")
+            .replace("@RELEASE_SPLIT@", open(opts["release-split"][0]).read().strip()
+                     if opts.get("release-split") else "(not run)"))
     open(out, "w").write(text)
     if opts.get("charts"):
         write_charts(rows, load_lifecycle(opts["lifecycle"][0]), opts["charts"][0])

@@ -6,7 +6,8 @@
 # workload alone), runs the chunk-source and classic malloc benchmarks alone
 # (bench/chunk_source_alone.sh), counts fast-path instructions with callgrind, measures
 # what chunks cost in RSS on glibc, profiles the workloads whose goals are missed
-# (bench/profile_misses.sh), and writes docs/PERF.md and docs/CHOOSING.md.
+# (bench/profile_misses.sh) and splits release_million's time (bench/release_split.sh),
+# and writes docs/PERF.md and docs/CHOOSING.md.
 #   bash bench/run_report.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,7 @@ footprint_items=2000000
 [ "${REPORT_SMOKE:-0}" = 1 ] && footprint_items=20000
 bash "$root/bench/footprint_vs_chunk.sh" "$footprint_items" > "$out/footprint_vs_chunk.md" 2>"$out/footprint_vs_chunk.log"
 bash "$root/bench/profile_misses.sh" "$build" > "$out/profile_misses.md" 2>"$out/profile_misses.log"
+bash "$root/bench/release_split.sh" "$build" > "$out/release_split.md" 2>"$out/release_split.log"
 bash "$root/bench/callgrind_fastpath.sh" "$build" > "$out/callgrind.md"
 "$build/bench/bench_chunk_rss" > "$out/rss.md"
 machine="$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(g++ --version | head -n1), $(date -u +%Y-%m-%d)"
@@ -65,6 +67,7 @@ python3 "$root/bench/report.py" perf "$root/docs/PERF.md" \
   --lifecycle "$out/lifecycle.json" --lifecycle-alone "$out/lifecycle_alone.md" \
   --chunk-source "$build/chunk_source_alone/results.jsonl" \
   --footprint-chunk "$out/footprint_vs_chunk.md" --profiles "$out/profile_misses.md" \
+  --release-split "$out/release_split.md" \
   --choosing "$root/bench/CHOOSING.md.in" "$root/docs/CHOOSING.md" --charts "$root/docs" \
   --command "bash bench/run_report.sh" --machine "$machine"
 echo "docs/PERF.md and docs/CHOOSING.md written"
