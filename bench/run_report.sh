@@ -34,7 +34,7 @@ LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" "${args[@]}" --benchmark_filter='/(new
 isolated=(--benchmark_filter='small_alloc/(chunkpmr|std_monotonic)$' --benchmark_repetitions=$reps
           --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
           --benchmark_out_format=json)
-# Regions are up to 16 MiB and one frame: a 32 MiB threshold covers them.
+# Regions are at most 511 frames (under 32 MiB): a 32 MiB threshold covers them.
 mmap_fixed=glibc.malloc.mmap_threshold=33554432
 trim_fixed=glibc.malloc.trim_threshold=67108864
 isolated_args=()

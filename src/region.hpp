@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // chunkpmr — regions: an arena's 64 KiB frames come from upstream several at a time.
 //
-// A region is one upstream request holding 1 to 256 frames, given back with exactly the
+// A region is one upstream request holding 1 to 510 frames, given back with exactly the
 // (bytes, alignment) pair it was asked with. Its frames hold the arena's 64 KiB class
 // chunks and its small-class blocks; one-shot chunks and the chunks of their own that a
 // tight budget falls back to are still requests of their own.
@@ -20,12 +20,18 @@
 // records the block's address.
 //
 // Sizing: each new region has as many frames as the arena already holds in regions,
-// rounded down to a power of two, between 1 and 256: an arena that grows asks upstream
-// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, ... doubling up to 16 MiB at a time (so at most
-// one call per MiB once it holds 1 MiB), the way monotonic_buffer_resource grows its
-// buffers. Regions of 16 MiB keep glibc's raised threshold (capped at 32 MiB) above
-// every region. After release() or once its regions went back an arena starts small
-// again, so a short-lived resource never asks for more than it is about to use.
+// rounded down to a power of two, between 1 and 510: an arena that grows asks upstream
+// for 64 KiB, 64 KiB, 128 KiB, 256 KiB, ... doubling up to 16 MiB, then 510 frames at a
+// time (so at most one call per MiB once it holds 1 MiB), the way
+// monotonic_buffer_resource grows its buffers. 510 frames are asked as 511 * 64 KiB,
+// which glibc maps as 511 * 64 KiB + 4 KiB: the largest block for which glibc still
+// raises its mmap threshold (it stops at 32 MiB). So after the first such region is
+// freed, every region comes from glibc's heap, and glibc's trim threshold (twice the
+// mmap threshold, ~64 MiB) keeps what release() frees, up to that much, off the kernel:
+// with a 16 MiB cap, release() of 50 MB made glibc trim its heap every time, and the
+// kernel freed (and the next round faulted in again) every page a frame header had
+// touched. After release() or once its regions went back an arena starts small again,
+// so a short-lived resource never asks for more than it is about to use.
 //
 // Reuse: frames given back go on the arena's free-frame list and are handed out again
 // before any new region is asked for; untouched frames of the newest region come next.
@@ -46,7 +52,8 @@
 
 namespace chunkpmr::detail {
 
-inline constexpr unsigned kMaxRegionFrames = 256;
+// Not a power of two: see "Sizing" above (511 frames asked would be 32 MiB + 4 KiB).
+inline constexpr unsigned kMaxRegionFrames = 510;
 inline constexpr unsigned kOrdinaryRequestFrames = 16;
 
 // What upstream is asked for a region of `frames` frames (and given back with).

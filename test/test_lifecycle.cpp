@@ -1190,7 +1190,7 @@ BOOST_AUTO_TEST_CASE(thousands_of_short_lived_threads_keep_bytes_held_flat) {
               "(arenas): %zu\n",
               held_at_200, held_at_2000, s.live_thread_arenas, bookkeeping);
       CHILD_CHECK_OP(samples.size(), ==, static_cast<std::size_t>(kThreads / kSampleEvery));
-      // A live block pins its chunk and the chunk its region (up to 16 MiB, counted whole
+      // A live block pins its chunk and the chunk its region (up to 32 MiB, counted whole
       // in bytes_held), so which regions the few live blocks land in moves the figure by a
       // region or so either way. Growth with the number of threads (ten times as many by
       // the end) would far exceed twice the early level.

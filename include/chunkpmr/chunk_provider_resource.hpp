@@ -156,7 +156,7 @@ struct ResourceStats {
 /// Use it where `std::pmr::monotonic_buffer_resource` or a pool resource would be
 /// used. Each thread allocates from its own arena in the resource; memory comes from
 /// the upstream resource in chunks of at most 64 KiB, on 64 KiB frames that come from
-/// upstream in regions of 1 to 256 frames (and, first, one ordinary first buffer: see
+/// upstream in regions of 1 to 510 frames (and, first, one ordinary first buffer: see
 /// ResourceOptions::first_buffer). A chunk whose blocks are all freed is cached by its
 /// thread, or goes back upstream beyond ResourceOptions::max_cached_bytes_per_thread.
 /// Alignments up to 16 KiB are served from chunks; a larger one is an upstream request
