@@ -91,7 +91,7 @@ class LocalChunkCache {
  private:
   ChunkHeader* head_ = nullptr;
   std::size_t bytes_ = 0;
-  std::uint32_t count_ = 0;  // for stats only; each cached chunk holds at least 512 B
+  std::uint32_t count_ = 0;  // for stats only; each cached chunk holds at least 448 B
   unsigned floor_ = 0;
 };
 

@@ -98,8 +98,9 @@ struct alignas(64) ChunkHeader {
   bool is_carved() const noexcept { return (base() & (kChunkAlign - 1)) != 0; }
 
   static std::uint32_t cookie_for(const ChunkHeader* h) noexcept {
-    // Chunk bases are at least 512-aligned: the low 9 bits carry no information.
-    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 9) ^ 0x9E3779B9u;
+    // Headers are 64-aligned: the low 6 bits carry no information. (Place 0 of a class
+    // frame is 64 bytes past the frame's header: the two cookies differ.)
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 6) ^ 0x9E3779B9u;
   }
   bool cookie_ok() const noexcept { return cookie == cookie_for(this); }
 };

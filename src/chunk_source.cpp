@@ -108,8 +108,10 @@ ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_c
                                 : class_frame_chunk_bytes(offset, class_bytes(size_class));
   CHUNKPMR_ASSERT(block->size_class >= kClassFrameBase && is_small_class(size_class) &&
                       offset >= kHeaderBytes && offset + bytes <= kChunkAlign &&
-                      (block->size_class != kSmallBlockClass || offset == class_bytes(size_class)),
-                  "chunkpmr: carving a non-small class, from a non-block, or out of it");
+                      (block->size_class == kSmallBlockClass
+                           ? offset == class_bytes(size_class)
+                           : offset == class_frame_place(0, 0) || offset % class_bytes(size_class) == 0),
+                  "chunkpmr: carving a non-small class, from a non-block, out of it or off its places");
   // Relaxed: the block's count is only touched by whoever uses its arena (see
   // chunk_header.hpp), never by two threads at once.
   block->refcount.store(block->refcount.load(std::memory_order_relaxed) + 1,

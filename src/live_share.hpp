@@ -88,7 +88,7 @@ class LiveShareProbe {
     next_ = chunk->held_next;
     if (chunk->size_class > kLargestClass || mean_block_bytes_ == 0) return;
     const std::uint64_t live = chunk->refcount.load(std::memory_order_relaxed);
-    const std::uint64_t bytes = chunk->total_bytes;  // 512 B .. 64 KiB
+    const std::uint64_t bytes = chunk->total_bytes;  // 448 B .. 64 KiB
     // A chunk apart was sized for its one block (at least half of it is the block's).
     const std::uint64_t live_bytes =
         chunk->slots_carved == kChunkApart && live != 0 ? bytes : std::min(bytes, live * mean_block_bytes_);

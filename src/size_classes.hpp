@@ -101,9 +101,25 @@ constexpr std::size_t class_frame_chunk_bytes(std::size_t offset, std::size_t pl
   return place_bytes - (offset & (place_bytes - 1));
 }
 
+// Whether a block of `bytes` at `alignment` (a power of two) needs a whole chunk of
+// `size_class`: more than place 0 of a class frame holds, 64 bytes short (the chunk
+// header at the place's start, the block at the first `alignment` boundary after it).
+// Only class-frame classes have such a place; offsets within a frame are address
+// offsets, since frames are 64 KiB-aligned.
+constexpr bool needs_whole_chunk(unsigned size_class, std::size_t bytes, std::size_t alignment) noexcept {
+  if (size_class > kLargestClassFrameClass) return false;
+  constexpr std::size_t kFirstPlacePayload = 64 + 64;  // the frame's header, then place 0's
+  const std::size_t block_offset = alignment > kFirstPlacePayload ? alignment : kFirstPlacePayload;
+  const std::size_t chunk_end = class_bytes(size_class);
+  return block_offset >= chunk_end || bytes > chunk_end - block_offset;
+}
+
 static_assert(class_for_bytes(1) == 0 && class_for_bytes(512) == 0);
 static_assert(class_for_bytes(513) == 1 && class_for_bytes(1024) == 1);
 static_assert(class_for_bytes(1025) == 2 && class_for_bytes(65536) == 7);
+static_assert(!needs_whole_chunk(3, 4096 - 128, 8) && needs_whole_chunk(3, 4096 - 127, 8) &&
+              !needs_whole_chunk(3, 4096 - 256, 256) && needs_whole_chunk(3, 4096 - 255, 256) &&
+              needs_whole_chunk(0, 1, 512) && !needs_whole_chunk(6, 32768 - 64, 8));
 static_assert(class_frame_chunk_bytes(class_frame_place(0, 4096), 4096) == 4096 - 64 &&
               class_frame_chunk_bytes(class_frame_place(3, 4096), 4096) == 4096);
 

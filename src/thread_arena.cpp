@@ -20,10 +20,9 @@ void count(std::atomic<std::uint64_t>& counter) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-// Where the single block of a one-shot chunk, or the first block of a fresh class
-// chunk, starts: the first `alignment`-aligned offset past the header. Chunk bases
-// are 64 KiB-aligned, so offset alignment equals address alignment.
-
+// Where the single block of a one-shot chunk starts: the first `alignment`-aligned
+// offset past the header. Its base is 64 KiB-aligned, so offset alignment equals
+// address alignment.
 constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
   return std::max(kHeaderBytes, alignment);
 }
@@ -33,6 +32,10 @@ constexpr std::size_t first_block_offset(std::size_t alignment) noexcept {
 // place 0 of a class frame, 64 bytes short (the frame's header is before it).
 bool holds(const ChunkHeader* chunk, std::size_t bytes, std::size_t alignment) noexcept {
   return align_up(chunk->payload(), alignment) + bytes <= chunk->end();
+}
+
+bool is_first_place(const ChunkHeader* slot) noexcept {
+  return (slot->base() & (kChunkAlign - 1)) == class_frame_place(0, 0);
 }
 
 }  // namespace
@@ -103,12 +106,10 @@ void* ThreadArena::allocate_slow(std::size_t bytes, std::size_t alignment) {
 void* ThreadArena::allocate_apart(unsigned size_class, std::size_t bytes, std::size_t alignment) {
   // A 64 KiB chunk straight from a frame: obtain_class_chunk would stop the class
   // frames the ratchet carves from.
-  auto obtain = [this](unsigned c) { return c == kLargestClass ? obtain_frame_chunk() : obtain_class_chunk(c); };
-  ChunkHeader* chunk = obtain(size_class);
-  if (!holds(chunk, bytes, alignment)) {  // place 0 of a class frame: the class up holds it
-    give_back(chunk);
-    chunk = obtain(size_class + 1);
-  }
+  ChunkHeader* chunk = size_class == kLargestClass
+                           ? obtain_frame_chunk()
+                           : obtain_class_chunk(size_class, needs_whole_chunk(size_class, bytes, alignment));
+  CHUNKPMR_ASSERT(holds(chunk, bytes, alignment), "chunkpmr: a chunk apart too small for its block");
   chunk->refcount.store(1, std::memory_order_relaxed);  // the block's reference
   chunk->slots_carved = kChunkApart;
   count(normal_allocated_);
@@ -145,25 +146,25 @@ void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignmen
 void ThreadArena::refill(unsigned needed, std::size_t bytes, std::size_t alignment) {
   unsigned size_class = std::max<unsigned>(needed, ratchet_);
   // If this throws, the current chunk is still installed and still serves requests.
-  ChunkHeader* chunk = take_class_chunk(size_class);
-  if (!holds(chunk, bytes, alignment)) {
-    // The chunk in place 0 of a class frame, and the block needs the 64 bytes it lacks
-    // (a block that fills a class's chunk, size_classes.hpp): the class up holds it
-    // wherever its chunk is. (Only when the block needs at least the ratchet's class.)
-    give_back(chunk);
-    chunk = take_class_chunk(++size_class);
-  }
+  ChunkHeader* chunk = take_class_chunk(size_class, bytes, alignment);
+  CHUNKPMR_ASSERT(holds(chunk, bytes, alignment), "chunkpmr: a refill too small for its block");
   move_ratchet(size_class, chunk->total_bytes);
   retire_current();
   install(chunk);
 }
 
-ChunkHeader* ThreadArena::take_class_chunk(unsigned size_class) {
-  ChunkHeader* chunk = take_cached(size_class);
-  if (chunk == nullptr) {
-    chunk = obtain_class_chunk(size_class);
-    count(normal_allocated_);
+ChunkHeader* ThreadArena::take_class_chunk(unsigned size_class, std::size_t bytes, std::size_t alignment) {
+  if (ChunkHeader* cached = take_cached(size_class)) {
+    if (holds(cached, bytes, alignment)) {
+      count(reuses_);
+      return cached;
+    }
+    // Place 0 of a class frame, and the block fills a whole chunk of the class: the
+    // place goes back to its frame's free places, where a block that fits it finds it.
+    give_back(cached);
   }
+  ChunkHeader* chunk = obtain_class_chunk(size_class, needs_whole_chunk(size_class, bytes, alignment));
+  count(normal_allocated_);
   return chunk;
 }
 
@@ -309,7 +310,6 @@ void ThreadArena::release_owned(ChunkHeader* chunk) noexcept {
 ChunkHeader* ThreadArena::take_cached(unsigned size_class) noexcept {
   cache_.raise_floor(size_class, [this](ChunkHeader* c) { give_back(c); });
   ChunkHeader* chunk = cache_.pop();
-  if (chunk != nullptr) count(reuses_);
   publish_cache_stats();
   return chunk;
 }
@@ -324,9 +324,9 @@ void ThreadArena::take_remote_chunks() noexcept {
   }
 }
 
-ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class) {
+ChunkHeader* ThreadArena::obtain_class_chunk(unsigned size_class, bool whole_chunk) {
   if (is_small_class(size_class)) {
-    if (ChunkHeader* chunk = carve(size_class)) return chunk;
+    if (ChunkHeader* chunk = carve(size_class, whole_chunk)) return chunk;
   } else {
     stop_carving();  // the ratchet is at the top: no small class follows until a reset
   }
@@ -345,14 +345,14 @@ ChunkHeader* ThreadArena::obtain_frame_chunk() {
   return frame;
 }
 
-ChunkHeader* ThreadArena::carve(unsigned size_class) {
+ChunkHeader* ThreadArena::carve(unsigned size_class, bool whole_chunk) {
   // Classes below the ratchet (and the one asked for) are not refilled again: their
   // class frames can go back as soon as their chunks do. (A chunk apart is above the
   // ratchet, whose class frame stays.)
   const unsigned behind = std::min<unsigned>(size_class, ratchet_);
   for (unsigned c = 0; c < behind && c <= kLargestClassFrameClass; ++c) stop_class_frame(c);
   ChunkHeader* chunk = next_carve_class_ <= size_class ? carve_from_block(size_class)
-                                                       : carve_repeated(size_class);
+                                                       : carve_repeated(size_class, whole_chunk);
   if (chunk != nullptr) hold(chunk);
   return chunk;
 }
@@ -375,25 +375,43 @@ ChunkHeader* ThreadArena::carve_from_block(unsigned size_class) {
 
 // A small class needed again (the ratchet held still, or a cap keeps it below 64 KiB):
 // chunks of that class packed in a class frame, or, for 32 KiB, a frame of its own.
-ChunkHeader* ThreadArena::carve_repeated(unsigned size_class) {
+// A block that needs a whole chunk (`whole_chunk`: needs_whole_chunk) is never given
+// place 0, 64 bytes short: it looks a few free places past such places (they stay for
+// blocks that fit them), and a fresh frame's place 0 goes to the free places at once.
+ChunkHeader* ThreadArena::carve_repeated(unsigned size_class, bool whole_chunk) {
   const std::size_t bytes = class_bytes(size_class);
   if (size_class > kLargestClassFrameClass) {
     ChunkHeader* frame = frames_.take(*resource_);
     return frame != nullptr ? init_header(frame, bytes, size_class, this) : nullptr;
   }
-  if (ChunkHeader* slot = free_slots_[size_class]) {  // a place given back earlier
+  // A place given back earlier (bounded walk: past that many places 0, a fresh place).
+  constexpr int kFirstPlacesPassed = 4;
+  ChunkHeader* slot = free_slots_[size_class];
+  for (int passed = 0; whole_chunk && slot != nullptr && is_first_place(slot);) {
+    slot = ++passed < kFirstPlacesPassed ? slot->held_next : nullptr;
+  }
+  if (slot != nullptr) {
     unlink_slot(size_class, slot);
     ChunkHeader* owner_frame = frame_of(slot->base());
     return carve_chunk(owner_frame, slot->base() - owner_frame->base(), size_class, this);
   }
-  ChunkHeader*& frame = class_frames_[size_class];
-  if (frame == nullptr) {
+  if (class_frames_[size_class] == nullptr) {
     ChunkHeader* fresh = frames_.take(*resource_);
     if (fresh == nullptr) return nullptr;
-    frame = init_header(fresh, kChunkAlign, kClassFrameBase + size_class, this);
-    frame->refcount.store(1, std::memory_order_relaxed);  // our reference
+    class_frames_[size_class] = init_header(fresh, kChunkAlign, kClassFrameBase + size_class, this);
+    class_frames_[size_class]->refcount.store(1, std::memory_order_relaxed);  // our reference
     class_frame_next_[size_class] = 0;
   }
+  if (whole_chunk && class_frame_next_[size_class] == 0) {
+    return_chunk_memory(carve_next_place(size_class));  // place 0: a free place at once
+  }
+  return carve_next_place(size_class);
+}
+
+// The next place of the class frame being carved (class frames have at least four).
+ChunkHeader* ThreadArena::carve_next_place(unsigned size_class) noexcept {
+  ChunkHeader* frame = class_frames_[size_class];
+  const std::size_t bytes = class_bytes(size_class);
   const unsigned place = class_frame_next_[size_class]++;
   ChunkHeader* chunk = carve_chunk(frame, class_frame_place(place, bytes), size_class, this);
   frame->slots_carved = static_cast<std::uint8_t>(place + 1);

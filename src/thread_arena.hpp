@@ -146,7 +146,8 @@ class alignas(64) ThreadArena {
 
   // A chunk of at least class `needed` (and the ratchet's) becomes the current one.
   void refill(unsigned needed, std::size_t bytes, std::size_t alignment);
-  ChunkHeader* take_class_chunk(unsigned size_class);
+  // A chunk of `size_class` that holds the block: a cached one, else obtain_class_chunk.
+  ChunkHeader* take_class_chunk(unsigned size_class, std::size_t bytes, std::size_t alignment);
   void* allocate_apart(unsigned size_class, std::size_t bytes, std::size_t alignment);
   // Pinning made the chunks a page (the cache's ceiling falls with the ratchet and rises
   // with it again; a ratchet that stayed below a page keeps its ceiling below too).
@@ -166,11 +167,14 @@ class alignas(64) ThreadArena {
   ChunkHeader* take_cached(unsigned size_class) noexcept;
   void take_remote_chunks() noexcept;
   void release_owned(ChunkHeader* chunk) noexcept;
-  ChunkHeader* obtain_class_chunk(unsigned size_class);
+  // `whole_chunk`: the block needs a whole chunk of the class (needs_whole_chunk), so
+  // not place 0 of a class frame.
+  ChunkHeader* obtain_class_chunk(unsigned size_class, bool whole_chunk);
   ChunkHeader* obtain_frame_chunk();  // a 64 KiB class chunk: a frame of its own
-  ChunkHeader* carve(unsigned size_class);
+  ChunkHeader* carve(unsigned size_class, bool whole_chunk);
   ChunkHeader* carve_from_block(unsigned size_class);
-  ChunkHeader* carve_repeated(unsigned size_class);
+  ChunkHeader* carve_repeated(unsigned size_class, bool whole_chunk);
+  ChunkHeader* carve_next_place(unsigned size_class) noexcept;
   void stop_block() noexcept;
   void stop_class_frame(unsigned size_class) noexcept;
   void stop_carving() noexcept;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory_resource>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -698,47 +699,87 @@ BOOST_AUTO_TEST_CASE(a_class_frame_of_page_chunks_holds_sixteen) {
   BOOST_TEST(counting.mismatched_deallocations() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_block_that_fills_a_page_chunk_skips_the_shorter_first_place) {
-  // With page chunks, a block of 4096 - 64 bytes fills a chunk exactly, but not the one
-  // in place 0 of a class frame (64 bytes short): when the class frame's next place is
-  // place 0, such a block gets a chunk of the class up, and the place it skipped holds
-  // the next page chunk. Blocks that leave room (an alignment of 128: the block starts
-  // 128 bytes into its page either way) still take place 0.
+BOOST_AUTO_TEST_CASE(a_block_that_fills_a_page_chunk_never_gets_the_shorter_first_place) {
+  // With page chunks (max_chunk_bytes = 4096), a block of 4096 - 64 bytes fills a chunk
+  // exactly, but not the one in place 0 of a class frame (64 bytes short): such blocks
+  // get full places only, never a chunk above the cap, and each place 0 they pass over
+  // stays free for a block that fits it (here one 128-aligned, which starts 128 bytes
+  // into its page either way). Every chunk they take is counted once.
   CountingResource counting;
   {
     ChunkProviderResource r(ResourceOptions{.upstream = &counting, .max_cached_bytes_per_thread = 0,
                                             .first_buffer = false, .max_chunk_bytes = 4096});
     constexpr std::size_t kFill = 4096 - kHeader;
+    constexpr int kFills = 40;  // three class frames' worth, after the climb's block
     const std::uintptr_t block = chunk_span(r.allocate(8, 8)).frame;  // the climb's small-class block
+    const std::uint64_t chunks_before = r.stats().normal_chunks_allocated;
     std::vector<std::pair<void*, std::size_t>> live;
-    auto allocate = [&](std::size_t bytes, std::size_t alignment) {
-      void* p = r.allocate(bytes, alignment);
-      BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % alignment == 0u);
-      chunkpmr::test::fill_pattern(p, bytes, bytes);
-      live.emplace_back(p, bytes);
-      return p;
-    };
-    // Page chunks until the next one is the first of a new class frame.
-    std::uintptr_t frame = 0;
-    std::size_t in_frame = 0;
-    while (in_frame < 16) {
-      const chunkpmr::test::ChunkSpan span = chunk_span(allocate(kFill, 8));
-      if (span.frame == block) continue;
-      if (span.frame != frame) frame = span.frame, in_frame = 0;
-      ++in_frame;
+    std::set<std::uintptr_t> class_frames;
+    for (int i = 0; i < kFills; ++i) {
+      void* p = r.allocate(kFill, 8);
+      chunkpmr::test::fill_pattern(p, kFill, i);
+      live.emplace_back(p, kFill);
+      const chunkpmr::test::ChunkSpan span = chunk_span(p);
+      BOOST_TEST(span.bytes == 4096u);
+      BOOST_TEST((span.base - span.frame) % 4096 == 0u);  // not place 0, at frame + 64
+      if (span.frame != block) class_frames.insert(span.frame);
     }
-    const chunkpmr::test::ChunkSpan skipped = chunk_span(allocate(kFill, 8));
-    BOOST_TEST(std::bit_ceil(skipped.bytes) == 8192u);  // the class up, not place 0
-    BOOST_TEST(chunk_span(allocate(kFill, 8)).base == skipped.base);  // fills the rest of it
-    const chunkpmr::test::ChunkSpan next = chunk_span(allocate(4096 - 128, 128));
-    BOOST_TEST(next.base == next.frame + kHeader);  // place 0 of a fresh class frame
-    BOOST_TEST(next.bytes == 4096 - kHeader);
-    for (auto [p, bytes] : live) {
-      BOOST_TEST(chunkpmr::test::check_pattern(p, bytes, bytes));
-      r.deallocate(p, bytes, bytes == 4096 - 128 ? 128 : 8);
+    BOOST_TEST(class_frames.size() >= 2u);
+    BOOST_TEST(r.stats().normal_chunks_allocated - chunks_before == static_cast<std::uint64_t>(kFills));
+    BOOST_TEST(r.stats().chunk_reuses == 0u);
+    void* fits = r.allocate(4096 - 128, 128);
+    const chunkpmr::test::ChunkSpan first_place = chunk_span(fits);
+    BOOST_TEST(first_place.base == first_place.frame + kHeader);  // place 0, passed over before
+    BOOST_TEST(first_place.bytes == 4096 - kHeader);
+    BOOST_TEST(class_frames.count(first_place.frame) == 1u);
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      BOOST_TEST(chunkpmr::test::check_pattern(live[i].first, live[i].second, i));
+      r.deallocate(live[i].first, live[i].second, 8);
     }
+    r.deallocate(fits, 4096 - 128, 128);
     r.release();
     BOOST_TEST(r.stats().bytes_held == 0u);
+  }
+  BOOST_TEST(counting.outstanding_blocks() == 0u);
+  BOOST_TEST(counting.mismatched_deallocations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cached_first_place_is_passed_over_by_a_block_that_fills_a_chunk) {
+  // Place 0 of a class frame, emptied and cached, is the cache's top when a block that
+  // fills a whole page chunk needs a refill: the block gets a full place instead (no
+  // reuse counted), and the place 0 goes to its frame's free places, where the next
+  // block that fits it takes it.
+  CountingResource counting;
+  {
+    ChunkProviderResource r(ResourceOptions{.upstream = &counting, .first_buffer = false,
+                                            .max_chunk_bytes = 4096});
+    std::vector<void*> blocks;
+    std::uintptr_t first_place = 0;
+    while (first_place == 0) {  // 1000-byte blocks until one lands in a place 0
+      blocks.push_back(r.allocate(1000, 8));
+      const chunkpmr::test::ChunkSpan span = chunk_span(blocks.back());
+      if (span.base == span.frame + kHeader) first_place = span.base;
+    }
+    for (int i = 0; i < 4; ++i) blocks.push_back(r.allocate(1000, 8));  // past that chunk
+    BOOST_REQUIRE(chunk_span(blocks.back()).base != first_place);
+    std::vector<void*> others;
+    for (void* p : blocks) {
+      if (chunk_span(p).base == first_place) {
+        r.deallocate(p, 1000, 8);
+      } else {
+        others.push_back(p);
+      }
+    }
+    const std::uint64_t reuses = r.stats().chunk_reuses;
+    void* fill = r.allocate(4096 - kHeader, 8);
+    BOOST_TEST(chunk_span(fill).bytes == 4096u);
+    BOOST_TEST(chunk_span(fill).base != first_place);
+    BOOST_TEST(r.stats().chunk_reuses == reuses);  // the cached place 0 was not used
+    void* fits = r.allocate(1000, 8);  // the full chunk's refill: place 0 again
+    BOOST_TEST(chunk_span(fits).base == first_place);
+    r.deallocate(fill, 4096 - kHeader, 8);
+    r.deallocate(fits, 1000, 8);
+    for (void* p : others) r.deallocate(p, 1000, 8);
   }
   BOOST_TEST(counting.outstanding_blocks() == 0u);
   BOOST_TEST(counting.mismatched_deallocations() == 0u);

@@ -118,7 +118,7 @@ struct ResourceStats {
   /// \brief The highest value #bytes_held has had since construction (release()
   /// does not reset it).
   std::size_t peak_bytes_held = 0;
-  /// \brief Size-class chunks (512 B to 64 KiB) obtained since construction or the
+  /// \brief Size-class chunks (classes 512 B to 64 KiB) obtained since construction or the
   /// last release(), from upstream or carved from a 64 KiB block obtained from
   /// upstream.
   std::uint64_t normal_chunks_allocated = 0;
