@@ -8,8 +8,10 @@
 # what the kernel's freeing of the written pages costs. (Fixing the trim threshold alone
 # would also freeze glibc's mmap threshold at 128 KiB: every region would be mmapped.)
 # Runs RUNS times (default 5) in sweeps over the four runs and prints a markdown table
-# of medians: time of one release(), page faults per item (the million allocations
-# before each release() included) and the ratio to monotonic's time.
+# of medians: time of one release() (the mean over the run), of the first (in a fresh
+# process, where glibc has mmapped every region) and the mean of the later ones, their
+# ratios to monotonic's, and page faults per item (the million allocations before each
+# release() included).
 #   bash bench/release_split.sh [BUILD_DIR]     (default: build/release, built already)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,12 +45,18 @@ for line in open(sys.argv[1]):
 def median(setting, peer, field):
     return statistics.median(r[field] for r in runs[(setting, peer)])
 labels = {"default": "default", "trim_fixed": "mmap threshold 32 MiB, trim threshold 256 MiB"}
-print("| glibc settings | resource | release() time | × monotonic | page faults per item |")
-print("|---|---|---:|---:|---:|")
+print("| glibc settings | resource | release() time | × monotonic | first release() | later ones | "
+      "later ones × monotonic | page faults per item |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+def later(r):  # the mean of the items after the first
+    return (r["ns_per_item"] * r["items"] - r["first_item_ns"]) / (r["items"] - 1)
 for setting in ["default", "trim_fixed"]:
     mono = median(setting, "std_monotonic", "ns_per_item")
+    mono_later = statistics.median(later(r) for r in runs[(setting, "std_monotonic")])
     for peer in ["chunkpmr", "std_monotonic"]:
         ns = median(setting, peer, "ns_per_item")
+        later_ns = statistics.median(later(r) for r in runs[(setting, peer)])
         print(f"| {labels[setting]} | {peer} | {ns / 1000:.1f} us | {ns / mono:.2f}× | "
-              f"{median(setting, peer, 'minor_faults_per_item'):.1f} |")
+              f"{median(setting, peer, 'first_item_ns') / 1000:.1f} us | {later_ns / 1000:.1f} us | "
+              f"{later_ns / mono_later:.2f}× | {median(setting, peer, 'minor_faults_per_item'):.1f} |")
 PY
