@@ -1388,13 +1388,15 @@ BOOST_AUTO_TEST_CASE(a_block_too_large_for_shrunk_chunks_gets_a_chunk_of_its_own
     replace_at_random(r, table, rng, 400000);
     BOOST_REQUIRE(current_chunk_bytes(r) == 4096u);
     expect_placed_apart(r, 12000, 16384u);
-    // Blocks that fill an 8 KiB chunk, each apart: the one that would land in place 0 of
-    // a class frame (64 bytes short) gets a 16 KiB chunk instead, and no two overlap.
+    // Blocks that fill an 8 KiB chunk, each apart: none lands in place 0 of a class
+    // frame (64 bytes short) nor in a chunk of a class above, and no two overlap.
     std::vector<void*> full;
     for (int i = 0; i < 20; ++i) {
       full.push_back(r.allocate(8192 - kHeader, 8));
       chunkpmr::test::fill_pattern(full.back(), 8192 - kHeader, i);
-      BOOST_TEST(chunk_span(full.back()).bytes >= 8192u);
+      const chunkpmr::test::ChunkSpan span = chunk_span(full.back());
+      BOOST_TEST(span.bytes == 8192u);
+      BOOST_TEST((span.base - span.frame) % 8192 == 0u);
     }
     for (int i = 0; i < 20; ++i) {
       BOOST_TEST(chunkpmr::test::check_pattern(full[i], 8192 - kHeader, i));
