@@ -935,20 +935,26 @@ BOOST_AUTO_TEST_CASE(raising_the_floor_by_one_class_evicts_a_cached_chunk) {
     void* a = r.allocate(400, 8);  // 512 B
     void* b = r.allocate(800, 8);  // 1 KiB: the floor rises to class 1
     void* c = r.allocate(800, 8);  // another 1 KiB chunk; b's chunk retires with b live
+    void* e = r.allocate(800, 8);  // and two more, each with one block
+    void* f = r.allocate(800, 8);
     BOOST_TEST(chunk_span(b).bytes == 1024u);  // in the small-class block
     BOOST_TEST(chunk_span(c).bytes == 1024u - kHeader);  // place 0 of a class frame
+    BOOST_TEST(chunk_span(e).bytes == 1024u);  // place 1
     BOOST_TEST(chunk_span(b).base != chunk_span(c).base);
+    BOOST_TEST(chunk_span(e).base != chunk_span(f).base);
     r.deallocate(b, 800, 8);
-    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path without a refill: b's chunk is cached
-    BOOST_TEST(r.stats().cached_chunks == 1u);
-    BOOST_TEST(r.stats().cached_bytes == 1024u);
+    r.deallocate(e, 800, 8);
+    r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path without a refill: both chunks are cached
+    BOOST_TEST(r.stats().cached_chunks == 2u);
+    BOOST_TEST(r.stats().cached_bytes == 2048u);
     void* d = r.allocate(1500, 8);  // a refill that needs 2 KiB: the floor rises to class 2
     BOOST_TEST(std::bit_ceil(chunk_span(d).bytes) == 2048u);
-    BOOST_TEST(r.stats().cached_chunks == 0u);  // the 1 KiB chunk was evicted, not reused
+    BOOST_TEST(r.stats().cached_chunks == 0u);  // both 1 KiB chunks evicted, not only the top one
     BOOST_TEST(r.stats().cached_bytes == 0u);
     BOOST_TEST(r.stats().chunk_reuses == 0u);
     r.deallocate(a, 400, 8);
     r.deallocate(c, 800, 8);
+    r.deallocate(f, 800, 8);
     r.deallocate(d, 1500, 8);
     r.trim();
     BOOST_TEST(r.stats().bytes_held == 0u);
