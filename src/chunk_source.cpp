@@ -110,7 +110,7 @@ ChunkHeader* carve_chunk(ChunkHeader* block, std::size_t offset, unsigned size_c
                       offset >= kHeaderBytes && offset + bytes <= kChunkAlign &&
                       (block->size_class == kSmallBlockClass
                            ? offset == class_bytes(size_class)
-                           : offset == class_frame_place(0, 0) || offset % class_bytes(size_class) == 0),
+                           : offset == kFirstPlaceOffset || offset % class_bytes(size_class) == 0),
                   "chunkpmr: carving a non-small class, from a non-block, out of it or off its places");
   // Relaxed: the block's count is only touched by whoever uses its arena (see
   // chunk_header.hpp), never by two threads at once.

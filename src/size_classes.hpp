@@ -94,8 +94,9 @@ constexpr std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) n
 
 // Where place k of a class frame of `place_bytes` places starts, and how many bytes its
 // chunk has: place 0 after the frame's header (a 64-byte header, chunk_header.hpp).
+inline constexpr std::size_t kFirstPlaceOffset = 64;
 constexpr std::size_t class_frame_place(unsigned k, std::size_t place_bytes) noexcept {
-  return k == 0 ? 64 : std::size_t{k} * place_bytes;
+  return k == 0 ? kFirstPlaceOffset : std::size_t{k} * place_bytes;
 }
 constexpr std::size_t class_frame_chunk_bytes(std::size_t offset, std::size_t place_bytes) noexcept {
   return place_bytes - (offset & (place_bytes - 1));
@@ -108,7 +109,7 @@ constexpr std::size_t class_frame_chunk_bytes(std::size_t offset, std::size_t pl
 // offsets, since frames are 64 KiB-aligned.
 constexpr bool needs_whole_chunk(unsigned size_class, std::size_t bytes, std::size_t alignment) noexcept {
   if (size_class > kLargestClassFrameClass) return false;
-  constexpr std::size_t kFirstPlacePayload = 64 + 64;  // the frame's header, then place 0's
+  constexpr std::size_t kFirstPlacePayload = kFirstPlaceOffset + 64;  // then place 0's header
   const std::size_t block_offset = alignment > kFirstPlacePayload ? alignment : kFirstPlacePayload;
   const std::size_t chunk_end = class_bytes(size_class);
   return block_offset >= chunk_end || bytes > chunk_end - block_offset;

@@ -35,7 +35,7 @@ bool holds(const ChunkHeader* chunk, std::size_t bytes, std::size_t alignment) n
 }
 
 bool is_first_place(const ChunkHeader* slot) noexcept {
-  return (slot->base() & (kChunkAlign - 1)) == class_frame_place(0, 0);
+  return (slot->base() & (kChunkAlign - 1)) == kFirstPlaceOffset;
 }
 
 }  // namespace

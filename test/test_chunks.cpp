@@ -31,6 +31,21 @@ namespace {
 
 constexpr std::size_t kHeader = 64;  // documented chunk header size
 
+// Frees the blocks of `bytes` (alignment 8) whose chunk `doomed` picks; returns the rest.
+template <class Pred>
+std::vector<void*> free_where(ChunkProviderResource& r, const std::vector<void*>& blocks,
+                              std::size_t bytes, Pred doomed) {
+  std::vector<void*> kept;
+  for (void* p : blocks) {
+    if (doomed(chunk_span(p))) {
+      r.deallocate(p, bytes, 8);
+    } else {
+      kept.push_back(p);
+    }
+  }
+  return kept;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(chunks_are_class_sized_and_64k_aligned) {
@@ -762,14 +777,8 @@ BOOST_AUTO_TEST_CASE(a_cached_first_place_is_passed_over_by_a_block_that_fills_a
     }
     for (int i = 0; i < 4; ++i) blocks.push_back(r.allocate(1000, 8));  // past that chunk
     BOOST_REQUIRE(chunk_span(blocks.back()).base != first_place);
-    std::vector<void*> others;
-    for (void* p : blocks) {
-      if (chunk_span(p).base == first_place) {
-        r.deallocate(p, 1000, 8);
-      } else {
-        others.push_back(p);
-      }
-    }
+    const std::vector<void*> others =
+        free_where(r, blocks, 1000, [&](const chunkpmr::test::ChunkSpan& s) { return s.base == first_place; });
     const std::uint64_t reuses = r.stats().chunk_reuses;
     void* fill = r.allocate(4096 - kHeader, 8);
     BOOST_TEST(chunk_span(fill).bytes == 4096u);
@@ -847,14 +856,8 @@ BOOST_AUTO_TEST_CASE(class_frame_places_given_back_are_carved_again) {
     const chunkpmr::test::ChunkSpan freed = chunks[1];  // the class frame's second place
     BOOST_REQUIRE(freed.bytes == 8192u);
     BOOST_REQUIRE(freed.frame == chunks[3].frame);
-    std::vector<void*> kept;
-    for (void* p : blocks) {
-      if (chunk_span(p).base == freed.base) {
-        r.deallocate(p, 1000, 8);
-      } else {
-        kept.push_back(p);
-      }
-    }
+    std::vector<void*> kept =
+        free_where(r, blocks, 1000, [&](const chunkpmr::test::ChunkSpan& s) { return s.base == freed.base; });
     r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
     BOOST_TEST(r.stats().cached_chunks == 0u);
     const std::uintptr_t current = chunks.back().base;
@@ -896,15 +899,7 @@ BOOST_AUTO_TEST_CASE(a_class_frame_given_back_whole_is_taken_again_whole) {
     };
     while (frames.size() < 3) allocate();  // two full class frames, a third started
     const std::uintptr_t whole = frames[1];
-    std::vector<void*> kept;
-    for (void* p : blocks) {
-      if (chunk_span(p).frame == whole) {
-        r.deallocate(p, 1000, 8);
-      } else {
-        kept.push_back(p);
-      }
-    }
-    blocks = kept;
+    blocks = free_where(r, blocks, 1000, [&](const chunkpmr::test::ChunkSpan& s) { return s.frame == whole; });
     r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
     for (int i = 0; i < 160; ++i) allocate();  // 20 more chunks: the freed frame is taken again
     BOOST_TEST(std::count_if(blocks.begin(), blocks.end(),
@@ -1121,14 +1116,8 @@ BOOST_AUTO_TEST_CASE(the_small_class_block_goes_back_once_the_climb_used_every_p
       outside += chunk_span(p).frame != block;
     }
     const std::size_t held = r.stats().bytes_held;
-    std::vector<void*> kept;
-    for (void* p : blocks) {
-      if (chunk_span(p).frame == block) {
-        r.deallocate(p, 1000, 8);
-      } else {
-        kept.push_back(p);
-      }
-    }
+    const std::vector<void*> kept =
+        free_where(r, blocks, 1000, [&](const chunkpmr::test::ChunkSpan& s) { return s.frame == block; });
     r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path applies the batched frees
     BOOST_TEST(r.stats().bytes_held == held - kChunk64K);  // the block's one-frame region went back
     for (void* p : kept) r.deallocate(p, 1000, 8);
