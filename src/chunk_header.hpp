@@ -23,7 +23,7 @@
 //  - owner, held_prev/held_next, total_bytes, size_class, cookie: written by the owner
 //    arena's thread when the chunk is obtained from upstream and never changed while
 //    the chunk lives, except held_* which only the arena's owning thread touches.
-//  - region, region_frames, frames_out, frames_touched: the frame's region (region.hpp);
+//  - region_link, region_frames, frames_out, frames_touched: the frame's region (region.hpp);
 //    only the arena's user touches them, and they outlive the chunk in the frame.
 //    Another thread reads `owner` only after it got a pointer into the chunk through
 //    its own synchronisation with the allocating thread, which orders the read.
@@ -77,11 +77,14 @@ struct alignas(64) ChunkHeader {
   ChunkHeader* held_prev;
   ChunkHeader* held_next;
   std::size_t total_bytes;  // bytes of the chunk (for a frame of its own: as asked of upstream)
-  // The first frame of the region this frame belongs to, or null for memory that is
-  // not a region frame (a chunk of its own, a carved chunk). Set in frame 0: the
-  // region's size in frames, its frames handed out and not given back, and how many
-  // of its frames were ever handed out (the rest are untouched memory).
-  ChunkHeader* region;
+  // 0 for memory that is not a region frame (a chunk of its own, a carved chunk, an
+  // over-aligned block). In a region's frame: the address of the region's first frame;
+  // in that first frame itself, the arena's next region (or 0) with bit 0 set, which
+  // links an arena's regions without memory of their own (region_of, next_region;
+  // frames are 64 KiB-aligned, so bit 0 is free). Set in frame 0: the region's size
+  // in frames, its frames handed out and not given back, and how many of its frames
+  // were ever handed out (the rest are untouched memory).
+  std::uintptr_t region_link;
   std::uint16_t region_frames;
   std::uint16_t frames_out;
   std::uint16_t frames_touched;
@@ -103,6 +106,19 @@ struct alignas(64) ChunkHeader {
     return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(h) >> 6) ^ 0x9E3779B9u;
   }
   bool cookie_ok() const noexcept { return cookie == cookie_for(this); }
+
+  bool in_region() const noexcept { return region_link != 0; }
+  // A region frame's region: its first frame.
+  ChunkHeader* region_of() noexcept {
+    return (region_link & 1) != 0 ? this : reinterpret_cast<ChunkHeader*>(region_link);
+  }
+  // A region's first frame: the arena's next region, or nullptr.
+  ChunkHeader* next_region() const noexcept {
+    return reinterpret_cast<ChunkHeader*>(region_link & ~std::uintptr_t{1});
+  }
+  void set_next_region(const ChunkHeader* following) noexcept {
+    region_link = reinterpret_cast<std::uintptr_t>(following) | 1;
+  }
 };
 
 static_assert(sizeof(ChunkHeader) == 64, "the header is one cache line");

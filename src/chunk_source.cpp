@@ -127,7 +127,7 @@ void return_chunk(ResourceState& resource, FrameSource& frames, ChunkHeader* chu
     chunk->cookie = 0;
     chunk->~ChunkHeader();
     release_block_reference(resource, frames, frame_of(chunk->base()));
-  } else if (chunk->region != nullptr) {
+  } else if (chunk->in_region()) {
     frames.give_back(resource, chunk);
   } else {
     give_back_own_request(resource, chunk, chunk, kChunkAlign);

@@ -36,11 +36,22 @@ ChunkHeader* frame_at(ChunkHeader* region, unsigned index) noexcept {
   return reinterpret_cast<ChunkHeader*>(region->base() + std::size_t{index} * kChunkAlign);
 }
 
-// A header for a frame about to be handed out, keeping what a region's frame 0 records.
+// A header for a frame about to be handed out (not a region's first frame).
 ChunkHeader* fresh_frame_header(void* memory, ChunkHeader* region) noexcept {
   auto* frame = ::new (memory) ChunkHeader{};
-  frame->region = region;
+  frame->region_link = reinterpret_cast<std::uintptr_t>(region);
   return frame;
+}
+
+// The upstream block a region was asked as, given back with its (bytes, alignment) pair
+// and its bytes to the budget. Nothing in the region is read after this.
+void give_region_upstream(ResourceState& r, ChunkHeader* region) noexcept {
+  const unsigned frames = region->region_frames;
+  void* block = region_is_ordinary_request(frames) ? upstream_block_slot(region) : region;
+  region->~ChunkHeader();
+  const std::size_t bytes = region_request_bytes(frames);
+  r.upstream->deallocate(block, bytes, region_request_alignment(frames));
+  release_budget(r, bytes);
 }
 
 }  // namespace
@@ -49,22 +60,25 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
   if (ChunkHeader* frame = free_) {
     free_ = frame->held_next;
     if (free_ != nullptr) free_->held_prev = nullptr;
-    ChunkHeader* region = frame->region;
+    ChunkHeader* region = frame->region_of();
     ++region->frames_out;
-    // Frame 0's header carries the region's counts: keep them across the new header.
-    if (frame == region) {
-      const std::uint16_t frames = region->region_frames;
-      const std::uint16_t out = region->frames_out;
-      const std::uint16_t touched = region->frames_touched;
-      fresh_frame_header(frame, region);
-      frame->region_frames = frames;
-      frame->frames_out = out;
-      frame->frames_touched = touched;
-      return frame;
-    }
-    return fresh_frame_header(frame, region);
+    if (frame != region) return fresh_frame_header(frame, region);
+    // Frame 0's header carries the region's link and counts: keep them across the new
+    // header.
+    const std::uintptr_t link = region->region_link;
+    const std::uint16_t frames = region->region_frames;
+    const std::uint16_t out = region->frames_out;
+    const std::uint16_t touched = region->frames_touched;
+    ::new (frame) ChunkHeader{};
+    frame->region_link = link;
+    frame->region_frames = frames;
+    frame->frames_out = out;
+    frame->frames_touched = touched;
+    return frame;
   }
-  if (ChunkHeader* region = newest_; region != nullptr && region->frames_touched < region->region_frames) {
+  // Only the newest region can have untouched frames: a region is asked for only once
+  // the newest has none left.
+  if (ChunkHeader* region = regions_; region != nullptr && region->frames_touched < region->region_frames) {
     ++region->frames_out;
     return fresh_frame_header(frame_at(region, region->frames_touched++), region);
   }
@@ -76,24 +90,24 @@ ChunkHeader* FrameSource::take(ResourceState& r) {
     frames /= 2;
   }
   auto* region = ::new (obtain_region_memory(r, frames)) ChunkHeader{};
-  region->region = region;
+  region->set_next_region(regions_);
   region->region_frames = static_cast<std::uint16_t>(frames);
   region->frames_out = 1;
   region->frames_touched = 1;
-  newest_ = region;
+  regions_ = region;
   frames_held_ += frames;
   return region;
 }
 
 void FrameSource::give_back(ResourceState& r, ChunkHeader* frame) noexcept {
-  CHUNKPMR_ASSERT(frame->region != nullptr && frame->region->frames_out > 0,
+  CHUNKPMR_ASSERT(frame->in_region() && frame->region_of()->frames_out > 0,
                   "chunkpmr: frame given back to a region twice");
   frame->cookie = 0;  // a stale free into this frame trips the debug check
   frame->held_prev = nullptr;
   frame->held_next = free_;
   if (free_ != nullptr) free_->held_prev = frame;
   free_ = frame;
-  ChunkHeader* region = frame->region;
+  ChunkHeader* region = frame->region_of();
   if (--region->frames_out == 0) release_region(r, region);
 }
 
@@ -109,14 +123,30 @@ void FrameSource::release_region(ResourceState& r, ChunkHeader* region) noexcept
     }
     if (frame->held_next != nullptr) frame->held_next->held_prev = frame->held_prev;
   }
-  if (newest_ == region) newest_ = nullptr;
-  const unsigned frames = region->region_frames;
-  frames_held_ -= frames;
-  region->~ChunkHeader();
-  void* block = region_is_ordinary_request(frames) ? upstream_block_slot(region) : region;
-  const std::size_t bytes = region_request_bytes(frames);
-  r.upstream->deallocate(block, bytes, region_request_alignment(frames));
-  release_budget(r, bytes);
+  // Off the region list: a walk from the newest region, since a region records only
+  // the next one. An arena holds few regions (they grow to 510 frames), and a region
+  // goes back far less often than its frames are taken.
+  if (regions_ == region) {
+    regions_ = region->next_region();
+  } else {
+    ChunkHeader* before = regions_;
+    while (before->next_region() != region) before = before->next_region();
+    before->set_next_region(region->next_region());
+  }
+  frames_held_ -= region->region_frames;
+  give_region_upstream(r, region);
+}
+
+void FrameSource::release_all(ResourceState& r) noexcept {
+  ChunkHeader* region = regions_;
+  while (region != nullptr) {
+    ChunkHeader* next = region->next_region();
+    give_region_upstream(r, region);
+    region = next;
+  }
+  regions_ = nullptr;
+  free_ = nullptr;
+  frames_held_ = 0;
 }
 
 }  // namespace chunkpmr::detail

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <iterator>
 #include <new>
 
 namespace chunkpmr::detail {
@@ -38,6 +39,13 @@ bool is_first_place(const ChunkHeader* slot) noexcept {
   return (slot->base() & (kChunkAlign - 1)) == kFirstPlaceOffset;
 }
 
+// Whether a chunk lies in one of its arena's regions (a frame's chunk, or a chunk carved
+// from a frame: those go upstream with their region at teardown) rather than being an
+// upstream request of its own. An over-aligned block's header lies anywhere.
+bool in_arena_regions(const ChunkHeader* chunk) noexcept {
+  return chunk->size_class != kOverAlignedClass && (chunk->in_region() || chunk->is_carved());
+}
+
 }  // namespace
 
 ThreadArena::ThreadArena(ResourceState& resource) noexcept
@@ -56,7 +64,7 @@ ThreadArena* ThreadArena::create(ResourceState& resource) {
 }
 
 void ThreadArena::destroy(ThreadArena* arena) noexcept {
-  CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->small_block_ == nullptr &&
+  CHUNKPMR_ASSERT(arena->held_ == nullptr && arena->held_own_ == nullptr && arena->small_block_ == nullptr &&
                       arena->class_frames_[0] == nullptr && arena->free_slots_[0] == nullptr &&
                       arena->frames_.frames_held() == 0,
                   "chunkpmr: arena destroyed while holding chunks");
@@ -491,10 +499,15 @@ ChunkHeader* ThreadArena::obtain_fresh(std::size_t total_bytes, unsigned size_cl
   return chunk;
 }
 
+ChunkHeader*& ThreadArena::held_list_of(const ChunkHeader* chunk) noexcept {
+  return in_arena_regions(chunk) ? held_ : held_own_;
+}
+
 void ThreadArena::hold(ChunkHeader* chunk) noexcept {
-  chunk->held_next = held_;
-  if (held_ != nullptr) held_->held_prev = chunk;
-  held_ = chunk;
+  ChunkHeader*& head = held_list_of(chunk);
+  chunk->held_next = head;
+  if (head != nullptr) head->held_prev = chunk;
+  head = chunk;
 }
 
 void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
@@ -502,7 +515,7 @@ void ThreadArena::give_back(ChunkHeader* chunk) noexcept {
   if (chunk->held_prev != nullptr) {
     chunk->held_prev->held_next = chunk->held_next;
   } else {
-    held_ = chunk->held_next;
+    held_list_of(chunk) = chunk->held_next;
   }
   if (chunk->held_next != nullptr) chunk->held_next->held_prev = chunk->held_prev;
   return_chunk_memory(chunk);
@@ -545,27 +558,24 @@ void ThreadArena::reclaim_abandoned() noexcept {
 }
 
 void ThreadArena::return_every_chunk() noexcept {
-  // Every chunk (current, retired with live blocks, cached locally or on the remote
-  // stack) is on the held list; the lists that link some of them are simply dropped.
-  (void)remote_.take_all();
-  cache_.reset();
-  pending_chunk_ = nullptr;
-  pending_frees_ = 0;
-  current_ = nullptr;
-  current_span_ = 0;
-  cursor_ = 0;
-  limit_ = 0;
-  // A block goes back with the last of its carved chunks or with our reference to it,
-  // whichever comes last; the next link is read before the chunk is given back.
-  while (held_ != nullptr) {
-    ChunkHeader* next = held_->held_next;
-    return_chunk_memory(held_);
-    held_ = next;
+  // The arena is destroyed right after (free_everything): only what goes upstream
+  // matters, and the lists destroy() checks. Every chunk (current, retired with live
+  // blocks, cached locally or on the remote stack) is on one of the held lists; the
+  // lists that link some of them are simply dropped.
+  // Chunks of their own go back one by one (the next link is read first).
+  while (held_own_ != nullptr) {
+    ChunkHeader* next = held_own_->held_next;
+    return_chunk(*resource_, frames_, held_own_);
+    held_own_ = next;
   }
-  stop_carving();
-  next_carve_class_ = 0;
-  ratchet_ = static_cast<std::uint8_t>(resource_->initial_class);
-  publish_cache_stats();
+  // Everything else lies in the regions, which go whole (region.hpp: Teardown): the
+  // chunks on held_, the blocks and class frames they were carved from, their free
+  // places.
+  held_ = nullptr;
+  small_block_ = nullptr;
+  std::fill(std::begin(class_frames_), std::end(class_frames_), nullptr);
+  std::fill(std::begin(free_slots_), std::end(free_slots_), nullptr);
+  frames_.release_all(*resource_);
 }
 
 void ThreadArena::add_stats(ResourceStats& out) const noexcept {

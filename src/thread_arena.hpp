@@ -122,7 +122,8 @@ class alignas(64) ThreadArena {
   // those waiting on remote_). Chunks still referenced stay on the held list and come
   // home through remote_. The arena stays usable by its next adopter.
   void reclaim_abandoned() noexcept;
-  // Resource teardown: every held chunk goes back upstream, whatever its count.
+  // Resource teardown: every held chunk goes back upstream, whatever its count (each
+  // region in one call); the arena is to be destroyed next.
   void return_every_chunk() noexcept;
 
   // Who uses this arena (arena_lookup.hpp): a live thread token, kNoOwner or kBusyToken.
@@ -183,6 +184,7 @@ class alignas(64) ThreadArena {
   void unlink_slot(unsigned size_class, ChunkHeader* slot) noexcept;
   ChunkHeader* obtain_fresh(std::size_t total_bytes, unsigned size_class);
   void reserve_or_trim(std::size_t bytes);
+  ChunkHeader*& held_list_of(const ChunkHeader* chunk) noexcept;
   void hold(ChunkHeader* chunk) noexcept;
   void give_back(ChunkHeader* chunk) noexcept;
   void publish_cache_stats() noexcept;
@@ -211,7 +213,11 @@ class alignas(64) ThreadArena {
 
   // Owner thread only.
   LocalChunkCache cache_;
-  ChunkHeader* held_ = nullptr;  // every chunk obtained or carved and not yet given back
+  // Every chunk obtained or carved and not yet given back is on one of two lists:
+  // held_ those in the arena's regions (frames_), held_own_ (below) the upstream
+  // requests of their own (one-shot, over-aligned, and class chunks a tight budget got
+  // one by one), which teardown gives back one by one while the regions go whole.
+  ChunkHeader* held_ = nullptr;
   LiveShareProbe live_share_;    // how much of the held chunks is live (live_share.hpp)
   // The small-class block this arena carves from (it holds one reference to it); with
   // next_carve_class_ above, the climb up the ratchet takes each small class once. A
@@ -241,6 +247,9 @@ class alignas(64) ThreadArena {
   std::atomic<std::uint64_t> released_by_owner_{0};
   std::atomic<std::size_t> cached_chunks_{0};
   std::atomic<std::size_t> cached_bytes_{0};
+  // Owner thread only, in this line's spare room (the arena fills its 448 bytes): like
+  // the stats above, written only on slow paths.
+  ChunkHeader* held_own_ = nullptr;
 };
 
 }  // namespace chunkpmr::detail

@@ -531,6 +531,90 @@ BOOST_AUTO_TEST_CASE(an_ordinary_region_request_holds_its_frames_wherever_upstre
   }
 }
 
+BOOST_AUTO_TEST_CASE(release_gives_back_each_region_in_one_call_and_each_request_of_its_own) {
+  // release() gives every region back whole, one call each, whatever its frames hold
+  // (64 KiB chunks, a small-class block, class frames and their free places, a cached
+  // chunk), and every upstream request of its own one by one (one-shot chunks,
+  // over-aligned blocks, and the class chunks a budget below a frame gets). A region
+  // that went back before, out of the middle of the arena's list, is not given back
+  // again. Then the resource starts over from a one-frame region.
+  struct Setup {
+    const char* name;
+    std::size_t max_chunk_bytes;
+    std::size_t byte_budget;
+    std::size_t cache;
+  };
+  const Setup setups[] = {{"64 KiB chunks", 0, SIZE_MAX, 0},
+                          {"8 KiB class frames", 8192, SIZE_MAX, 1 << 20},
+                          {"chunks of their own", 0, kNoBlockBudget, 1 << 20}};
+  for (const Setup& setup : setups) {
+    BOOST_TEST_CONTEXT(setup.name) {
+      const bool tight = setup.byte_budget != SIZE_MAX;
+      CountingResource counting;
+      ResourceOptions options{.upstream = &counting,
+                              .byte_budget = setup.byte_budget,
+                              .max_cached_bytes_per_thread = setup.cache,
+                              .first_buffer = false};
+      if (!tight) options.initial_chunk_bytes = kChunk64K;
+      if (setup.max_chunk_bytes != 0) options.max_chunk_bytes = setup.max_chunk_bytes;
+      ChunkProviderResource r(options);
+      const int blocks = tight ? 20 : 3000;  // ~3 MB: 7 regions
+      std::vector<void*> kept;
+      for (int i = 0; i < blocks; ++i) {
+        void* p = r.allocate(1000, 8);
+        std::memset(p, 0x5a, 1000);
+        kept.push_back(p);
+      }
+      if (setup.max_chunk_bytes == 0 && !tight) {
+        // Empty the second region (one frame, behind newer ones on the arena's list).
+        std::vector<std::uintptr_t> frames;
+        for (void* p : kept) {
+          const std::uintptr_t frame = chunk_span(p).frame;
+          if (std::find(frames.begin(), frames.end(), frame) == frames.end()) frames.push_back(frame);
+        }
+        const std::size_t regions = counting.outstanding_chunks();
+        kept = free_where(r, kept, 1000, [&](const chunkpmr::test::ChunkSpan& c) { return c.frame == frames[1]; });
+        r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path: the batched frees land
+        BOOST_TEST(counting.outstanding_chunks() == regions - 1);
+      }
+      // A freed block: its chunk is cached or given back, whichever the setup does.
+      r.deallocate(kept.back(), 1000, 8);
+      kept.pop_back();
+      const std::size_t one_shot_bytes = tight ? 20000 : 300000;
+      std::memset(r.allocate(one_shot_bytes, 8), 0x5a, one_shot_bytes);
+      (void)r.allocate(1000, std::size_t{1} << 17);
+      BOOST_TEST(counting.outstanding_with_alignment(std::size_t{1} << 17) == 1u);
+      const std::size_t outstanding = counting.outstanding_blocks();
+      const std::size_t calls = counting.deallocations();
+      BOOST_TEST(r.stats().bytes_held == counting.outstanding_bytes());
+      r.release();
+      BOOST_TEST(counting.outstanding_blocks() == 0u);
+      BOOST_TEST(counting.deallocations() - calls == outstanding);
+      BOOST_TEST(counting.mismatched_deallocations() == 0u);
+      BOOST_TEST(r.stats().bytes_held == 0u);
+      // Starting over: a one-frame region first, blocks intact, all back at the end.
+      const std::size_t requests = counting.chunk_history().size();
+      std::vector<void*> again;
+      for (int i = 0; i < blocks; ++i) {
+        void* p = r.allocate(1000, 8);
+        std::memset(p, i & 0xff, 1000);
+        again.push_back(p);
+      }
+      if (!tight) {
+        BOOST_REQUIRE(counting.chunk_history().size() > requests);
+        BOOST_TEST(counting.chunk_history()[requests].bytes == kChunk64K);
+      }
+      for (std::size_t i = 0; i < again.size(); ++i) {
+        BOOST_TEST(static_cast<unsigned char*>(again[i])[999] == (i & 0xff));
+        r.deallocate(again[i], 1000, 8);
+      }
+      r.release();
+      BOOST_TEST(counting.outstanding_blocks() == 0u);
+      BOOST_TEST(counting.mismatched_deallocations() == 0u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(regions_stop_growing_at_510_frames) {
   // 510 frames (one more asked: 511 * 64 KiB) is the largest region: glibc raises its
   // mmap threshold only for blocks up to 32 MiB, and a region that stays under it comes
