@@ -164,24 +164,33 @@ ResourceOptions ChunkProviderResource::options() const noexcept {
                          .max_chunk_bytes = state_.max_chunk_bytes};
 }
 
-ChunkProviderResource::~ChunkProviderResource() { free_everything(); }
-
-void ChunkProviderResource::release() {
+ChunkProviderResource::~ChunkProviderResource() {
   free_everything();
-  state_.id = detail::new_resource_id();  // every thread's old slot for us is now stale
+  CHUNKPMR_ASSERT(state_.arenas.load(std::memory_order_relaxed) == nullptr,
+                  "chunkpmr: upstream allocated from the resource it serves while that "
+                  "resource was being destroyed");
 }
 
+void ChunkProviderResource::release() { free_everything(); }
+
 // No lock: the caller guarantees no other thread uses the resource, and an exiting
-// thread never touches arenas (thread_identity.hpp). Upstream may re-enter chunkpmr.
+// thread never touches arenas (thread_identity.hpp). Upstream may re-enter chunkpmr,
+// this resource included (a logging upstream that allocates from every resource): a
+// new id first makes every thread's cached arena for it stale, and the arenas and the
+// first buffer leave the resource before any memory goes, so a call made from within
+// upstream finds none of them. It attaches a fresh arena, whose blocks outlive
+// release(). (Blocks from before are invalid once release() begins: freeing one from
+// within it is a use after release().)
 void ChunkProviderResource::free_everything() noexcept {
+  state_.id = detail::new_resource_id();
   ThreadArena* arena = state_.arenas.exchange(nullptr, std::memory_order_acquire);
+  detail::reset_initial_buffer(state_);
   while (arena != nullptr) {
     ThreadArena* next = arena->next_in_resource();
     arena->return_every_chunk();
     ThreadArena::destroy(arena);
     arena = next;
   }
-  detail::reset_initial_buffer(state_);
 }
 
 void ChunkProviderResource::trim() {

@@ -12,7 +12,9 @@
 //
 // The probe tells them apart off the fast path: at a refill (one in every 64 KiB of
 // chunks installed) it reads the reference count of one held chunk, taking the held
-// list in turn, and at the end of each pass
+// list of the chunks in the arena's regions in turn (chunks of their own are one-shot,
+// over-aligned, or a tight budget's, and say nothing about a chunk class), and at the
+// end of each pass
 // along the list publishes the share of the held bytes still live (live blocks times
 // the mean block size the arena hands out, summed over the chunks read, over their
 // bytes; a cached chunk counts as empty). The arena shrinks its chunk class while that

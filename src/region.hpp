@@ -95,8 +95,8 @@ class FrameSource {
  private:
   void release_region(ResourceState& resource, ChunkHeader* region) noexcept;
 
-  // Every region held, newest first (ChunkHeader::next_region): the first is the one
-  // whose untouched frames come next.
+  // Every region held, newest first (ChunkHeader::next_region). Only the first can
+  // have untouched frames (they come next when no frame was given back).
   ChunkHeader* regions_ = nullptr;
   ChunkHeader* free_ = nullptr;  // given-back frames, linked through held_prev/held_next
   std::size_t frames_held_ = 0;    // frames of all regions this arena holds

@@ -16,6 +16,7 @@
 #include <memory_resource>
 #include <set>
 #include <string>
+#include <sys/mman.h>
 #include <thread>
 #include <vector>
 
@@ -533,8 +534,8 @@ BOOST_AUTO_TEST_CASE(an_ordinary_region_request_holds_its_frames_wherever_upstre
 
 BOOST_AUTO_TEST_CASE(release_gives_back_each_region_in_one_call_and_each_request_of_its_own) {
   // release() gives every region back whole, one call each, whatever its frames hold
-  // (64 KiB chunks, a small-class block, class frames and their free places, a cached
-  // chunk), and every upstream request of its own one by one (one-shot chunks,
+  // (64 KiB chunks and frames given back; a small-class block, class frames, cached
+  // chunks), and every upstream request of its own one by one (one-shot chunks,
   // over-aligned blocks, and the class chunks a budget below a frame gets). A region
   // that went back before, out of the middle of the arena's list, is not given back
   // again. Then the resource starts over from a one-frame region.
@@ -577,10 +578,13 @@ BOOST_AUTO_TEST_CASE(release_gives_back_each_region_in_one_call_and_each_request
         r.deallocate(r.allocate(70000, 8), 70000, 8);  // a slow path: the batched frees land
         BOOST_TEST(counting.outstanding_chunks() == regions - 1);
       }
-      // A freed block: its chunk is cached or given back, whichever the setup does.
-      r.deallocate(kept.back(), 1000, 8);
-      kept.pop_back();
-      const std::size_t one_shot_bytes = tight ? 20000 : 300000;
+      // An emptied chunk (not the current one): cached, or with no cache its frame goes
+      // back to its region (under the tight budget the one-shot chunk trims the cache).
+      const std::uintptr_t emptied = chunk_span(kept[kept.size() / 2]).base;
+      kept = free_where(r, kept, 1000, [&](const chunkpmr::test::ChunkSpan& c) { return c.base == emptied; });
+      const std::size_t one_shot_bytes = tight ? 17000 : 300000;
+      r.deallocate(r.allocate(one_shot_bytes, 8), one_shot_bytes, 8);  // a slow path: the batched frees land
+      if (setup.cache != 0 && !tight) BOOST_TEST(r.stats().cached_chunks >= 1u);
       std::memset(r.allocate(one_shot_bytes, 8), 0x5a, one_shot_bytes);
       (void)r.allocate(1000, std::size_t{1} << 17);
       BOOST_TEST(counting.outstanding_with_alignment(std::size_t{1} << 17) == 1u);
@@ -613,6 +617,74 @@ BOOST_AUTO_TEST_CASE(release_gives_back_each_region_in_one_call_and_each_request
       BOOST_TEST(counting.mismatched_deallocations() == 0u);
     }
   }
+}
+
+namespace {
+
+// Maps every request with mmap and, once told, makes the memory of every region
+// inaccessible but for its first frame's header page and the page before it (an
+// ordinary region's request records its block in the word before the first frame).
+class GuardingUpstream : public std::pmr::memory_resource {
+ public:
+  ~GuardingUpstream() override { BOOST_TEST(maps_.empty()); }
+  void guard_regions() {
+    for (auto& [block, m] : maps_) {
+      BOOST_REQUIRE(CountingResource::is_chunk_request({m.bytes, m.alignment}));
+      const auto start = reinterpret_cast<std::uintptr_t>(block);
+      const std::uintptr_t first = m.alignment == kChunk64K ? start : (start + 8 + kChunk64K - 1) & ~(kChunk64K - 1);
+      BOOST_REQUIRE(mprotect(m.map, m.map_bytes, PROT_NONE) == 0);
+      auto* keep = reinterpret_cast<void*>((first - 8) & ~(kPage - 1));
+      BOOST_REQUIRE(mprotect(keep, first + kPage - reinterpret_cast<std::uintptr_t>(keep), PROT_READ | PROT_WRITE) == 0);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kPage = 4096;
+  struct Mapping {
+    void* map;
+    std::size_t map_bytes;
+    std::size_t bytes;
+    std::size_t alignment;
+  };
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    const std::size_t map_bytes = (bytes + alignment + kPage - 1) & ~(kPage - 1);
+    void* map = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) throw std::bad_alloc();
+    void* block = reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(map) + kPage + alignment - 1) & ~(alignment - 1));
+    if (alignment <= kPage) block = map;
+    maps_[block] = Mapping{map, map_bytes, bytes, alignment};
+    return block;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    auto it = maps_.find(p);
+    BOOST_REQUIRE(it != maps_.end());
+    BOOST_TEST(it->second.bytes == bytes);
+    BOOST_TEST(it->second.alignment == alignment);
+    munmap(it->second.map, it->second.map_bytes);
+    maps_.erase(it);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+  std::map<void*, Mapping> maps_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(release_reads_no_frame_of_a_region_but_its_first_frames_header) {
+  // A million-block release() used to read every chunk's header, one per 64 KiB frame.
+  // With every page of every region made inaccessible but the first frame's header (and
+  // the word before it), release() still gives every region back: it reads nothing else.
+  // Only regions here: 64 KiB chunks, no one-shot chunk, no first buffer.
+  GuardingUpstream upstream;
+  ChunkProviderResource r(ResourceOptions{.upstream = &upstream,
+                                          .initial_chunk_bytes = kChunk64K,
+                                          .first_buffer = false});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 6000; ++i) blocks.push_back(r.allocate(1000, 8));  // ~6 MB: regions of 1..64 frames
+  blocks = free_where(r, blocks, 1000, [](const chunkpmr::test::ChunkSpan& c) { return c.frame % (3 * kChunk64K) == 0; });
+  r.deallocate(r.allocate(9000, 8), 9000, 8);  // a slow path: the batched frees land, chunks cached
+  BOOST_TEST(r.stats().cached_chunks > 0u);
+  upstream.guard_regions();
+  r.release();
 }
 
 BOOST_AUTO_TEST_CASE(regions_stop_growing_at_510_frames) {

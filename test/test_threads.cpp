@@ -565,6 +565,72 @@ BOOST_AUTO_TEST_CASE(upstream_that_allocates_from_the_resource_it_serves) {
   }
 }
 
+namespace {
+
+// An upstream that, while armed, allocates a block from the resource it serves at every
+// give-back and keeps it: release() calls it for every region it gives back.
+class KeepingUpstream : public std::pmr::memory_resource {
+ public:
+  CountingResource counting;
+  std::pmr::memory_resource* resource = nullptr;  // armed while set
+  std::vector<std::pair<void*, std::size_t>> kept;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return counting.allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    counting.deallocate(p, bytes, alignment);
+    if (resource == nullptr) return;
+    const std::size_t size = 100 + kept.size() % 900;
+    void* block = resource->allocate(size, 8);
+    fill_pattern(block, size, reinterpret_cast<std::uintptr_t>(block));
+    kept.emplace_back(block, size);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_that_allocates_from_the_resource_during_its_release) {
+  // Every region release() gives back makes upstream allocate from the same resource on
+  // the same thread. Those calls find none of the arenas being torn down (nor the first
+  // buffer being given back): their blocks come from a fresh arena and outlive
+  // release(). With and without a first buffer, and with a second thread's arena.
+  for (const bool first_buffer : {false, true}) {
+    BOOST_TEST_CONTEXT("first_buffer " << first_buffer) {
+      KeepingUpstream upstream;
+      {
+        ChunkProviderResource r(ResourceOptions{.upstream = &upstream, .first_buffer = first_buffer});
+        for (int round = 0; round < 3; ++round) {
+          for (int i = 0; i < 3000; ++i) {  // ~3 MB: several regions
+            void* p = r.allocate(1000, 8);
+            std::memset(p, 0x5a, 1000);
+          }
+          std::thread([&] {
+            for (int i = 0; i < 500; ++i) std::memset(r.allocate(1000, 8), 0x5a, 1000);
+          }).join();
+          upstream.resource = &r;
+          r.release();
+          upstream.resource = nullptr;
+          BOOST_TEST(!upstream.kept.empty());
+          BOOST_TEST(r.stats().live_thread_arenas == 1u);  // the fresh one, this thread's
+          // Kept blocks are intact after release(), also after more allocations.
+          for (int i = 0; i < 2000; ++i) std::memset(r.allocate(500, 8), 0x77, 500);
+          for (auto& [p, bytes] : upstream.kept) {
+            BOOST_TEST(check_pattern(p, bytes, reinterpret_cast<std::uintptr_t>(p)));
+            r.deallocate(p, bytes, 8);
+          }
+          upstream.kept.clear();
+        }
+      }
+      BOOST_TEST(upstream.counting.outstanding_blocks() == 0u);
+      BOOST_TEST(upstream.counting.mismatched_deallocations() == 0u);
+    }
+  }
+  BOOST_TEST(chunkpmr::test::worker_failures.load() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(trim_from_another_thread_is_honoured_at_the_next_slow_path) {
   // Thread B trims while thread A holds cached chunks; A returns them upstream at its
   // next slow path.

@@ -169,7 +169,10 @@ struct ResourceStats {
 /// with any other use of the resource. Construction allocates nothing; all memory,
 /// per-thread bookkeeping included, comes from upstream: chunkpmr itself never calls
 /// global `operator new` or `malloc`. No internal lock is held while upstream runs, so
-/// upstream may itself use chunkpmr resources, this one included.
+/// upstream may itself use chunkpmr resources, this one included: also while release()
+/// gives memory back (what upstream allocates from this resource then outlives
+/// release(); a block from before it must not be freed then), but not while the
+/// destructor runs.
 ///
 /// Not copyable, not movable; two resources compare equal only if they are the same
 /// object.
@@ -283,13 +286,14 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   ///
   /// \pre No other thread uses the resource during or after the call (threads that
   /// used it may still be running, and may exit later), and no block it handed out is
-  /// used afterwards.
-  /// \effects As release(): every chunk, the first buffer, every over-aligned block
-  /// and every per-thread arena obtained from upstream is given back to upstream, each
-  /// with the size and alignment it was asked for.
+  /// used afterwards. Upstream does not allocate from this resource during the call.
+  /// \effects As release(): every upstream request the resource holds (regions, chunks
+  /// of their own, the first buffer, over-aligned blocks, per-thread arenas) is given
+  /// back to upstream, each with the size and alignment it was asked for.
   /// \throws Nothing.
-  /// \complexity Linear in the number of chunks and over-aligned blocks held and of
-  /// arenas (at most the peak number of threads that used the resource at once).
+  /// \complexity Linear in the number of upstream requests held (a region of up to 510
+  /// chunks is one) and of arenas (at most the peak number of threads that used the
+  /// resource at once); the chunks inside a region are not visited.
   ~ChunkProviderResource() override;
 
   /// \brief Gives all memory back upstream, as
@@ -297,9 +301,12 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   ///
   /// \pre No other thread uses the resource during the call, and no block allocated
   /// before it is used (or deallocated) after it.
-  /// \effects Calls `upstream_resource()->deallocate()` for every chunk, the first
-  /// buffer, every over-aligned block and every per-thread arena obtained from
-  /// upstream, whether its blocks are live, freed or cached. The resource stays
+  /// \effects Calls `upstream_resource()->deallocate()` once for every upstream request
+  /// it holds (each region of 64 KiB chunks, each chunk of its own, the first buffer,
+  /// every over-aligned block, every per-thread arena obtained from upstream), whether
+  /// its blocks are live, freed or cached. Upstream may allocate from this resource
+  /// meanwhile: those blocks come from a fresh per-thread arena and outlive the call.
+  /// The resource stays
   /// usable: it starts again as if just constructed, from its initial buffer (the
   /// caller's buffer anew, or a new first buffer) and its initial chunk size. May be
   /// called repeatedly.
@@ -307,8 +314,8 @@ class CHUNKPMR_API ChunkProviderResource : public std::pmr::memory_resource {
   /// event counters of stats() are 0; ResourceStats::peak_bytes_held and
   /// ResourceStats::passthrough_allocations are kept.
   /// \throws Nothing.
-  /// \complexity Linear in the number of chunks and over-aligned blocks held and of
-  /// arenas.
+  /// \complexity Linear in the number of upstream requests held (a region of up to 510
+  /// chunks is one) and of arenas; the chunks inside a region are not visited.
   /// \threadsafety Not concurrently with any other use of this resource.
   void release();
 
