@@ -99,7 +99,7 @@ class FrameSource {
   // have untouched frames (they come next when no frame was given back).
   ChunkHeader* regions_ = nullptr;
   ChunkHeader* free_ = nullptr;  // given-back frames, linked through held_prev/held_next
-  std::size_t frames_held_ = 0;    // frames of all regions this arena holds
+  std::size_t frames_held_ = 0;  // frames of all regions this arena holds
 };
 
 }  // namespace chunkpmr::detail
