@@ -169,6 +169,12 @@ ChunkProviderResource::~ChunkProviderResource() {
   CHUNKPMR_ASSERT(state_.arenas.load(std::memory_order_relaxed) == nullptr,
                   "chunkpmr: upstream allocated from the resource it serves while that "
                   "resource was being destroyed");
+  // Every region, chunk of its own, over-aligned block and the first buffer went back
+  // with its bytes: a teardown path that forgot one shows here (destroy()'s own check
+  // only sees the lists return_every_chunk() has just emptied).
+  CHUNKPMR_ASSERT(state_.bytes_held.load(std::memory_order_relaxed) == 0,
+                  "chunkpmr: memory still held from upstream after the resource gave "
+                  "everything back");
 }
 
 void ChunkProviderResource::release() { free_everything(); }
