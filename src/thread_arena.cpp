@@ -151,6 +151,10 @@ void* ThreadArena::allocate_over_aligned(std::size_t bytes, std::size_t alignmen
   return block;
 }
 
+namespace {
+constexpr std::size_t kCacheLine = 64;  // x86-64's and most AArch64 cores' line
+}  // namespace
+
 void ThreadArena::refill(unsigned needed, std::size_t bytes, std::size_t alignment) {
   unsigned size_class = std::max<unsigned>(needed, ratchet_);
   // If this throws, the current chunk is still installed and still serves requests.
@@ -159,6 +163,17 @@ void ThreadArena::refill(unsigned needed, std::size_t bytes, std::size_t alignme
   move_ratchet(size_class, chunk->total_bytes);
   retire_current();
   install(chunk);
+  // A chunk of a page or less is what an arena pinned by random lifetimes bumps through
+  // (live_share.hpp), and its memory has been cold since the chunk was last emptied:
+  // every block's first touch would miss the cache, where a malloc hands out the block
+  // freed just before. Asking for its lines here, in the slow path, costs the fast path
+  // nothing and a few dozen instructions per page; larger chunks are left to the
+  // hardware prefetcher (fetching 64 KiB ahead would only evict what is in use).
+  if (chunk->total_bytes <= class_bytes(kPinnedClass)) {
+    for (std::uintptr_t line = cursor_; line < limit_; line += kCacheLine) {
+      __builtin_prefetch(reinterpret_cast<const void*>(line), /*write*/ 1, /*keep*/ 3);
+    }
+  }
 }
 
 ChunkHeader* ThreadArena::take_class_chunk(unsigned size_class, std::size_t bytes, std::size_t alignment) {
